@@ -1,0 +1,45 @@
+"""Pipeline wiring: turns settings into the explicit arguments each stage function takes.
+
+Only this package reads configuration; the stages in `features/`, `training/`, `serving/` and
+`monitoring/` take plain arguments and know nothing about YAML or the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from features.synthetic.generator import GeneratorConfig, generate_book
+from features.validation import ValidationReport, validate_dir
+from healthscore.settings import Settings
+
+
+def generator_config(settings: Settings, drift: bool = False, **overrides: object) -> GeneratorConfig:
+    """The generator's arguments from the `generate` section, with CLI overrides applied."""
+    g = settings.generate
+    values = dict(
+        accounts=g.accounts, months=g.months, seed=g.seed, end_date=g.end_date,
+        drift=drift, drift_months=g.drift_months, segment_mix=dict(g.segment_mix),
+        annual_churn=dict(g.annual_churn), new_logo_share=g.new_logo_share,
+    )
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return GeneratorConfig(**values)
+
+
+def generate(settings: Settings, out: Path | None = None, drift: bool = False,
+             workers: int | None = None, progress: Callable[[int, int], None] | None = None,
+             **overrides: object) -> tuple[Path, dict]:
+    """Generate the synthetic book of business; returns where it went and its manifest."""
+    cfg = generator_config(settings, drift=drift, **overrides)
+    target = Path(out) if out else settings.data_dir
+    manifest = generate_book(cfg, target, workers=workers or settings.generate.workers,
+                             progress=progress)
+    return target, manifest
+
+
+def validate(settings: Settings, data_dir: Path | None = None,
+             progress: Callable[[str], None] | None = None) -> tuple[Path, ValidationReport]:
+    """Check raw sources against the data contract; writes nothing."""
+    target = Path(data_dir) if data_dir else settings.data_dir
+    return target, validate_dir(target, progress=progress)
+

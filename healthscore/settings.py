@@ -1,0 +1,126 @@
+"""One typed settings object, read from `healthscore.yaml` and `HEALTHSCORE_*` variables.
+
+Precedence, highest first: explicit overrides (CLI flags) > environment > YAML file > defaults.
+Nested fields use a double underscore in the environment: `HEALTHSCORE_GENERATE__ACCOUNTS=500`.
+Nothing is read at import time; call `load_settings()`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG = Path("healthscore.yaml")
+SEGMENTS = ("smb", "mid_market", "enterprise")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GenerateSettings(_Section):
+    """The synthetic book of business (`healthscore generate`)."""
+
+    accounts: int = Field(5_000, ge=1, le=10_000_000)
+    months: int = Field(24, ge=1, le=120)
+    seed: int = 42
+    end_date: date = date(2026, 10, 31)
+    drift_months: int = Field(3, ge=1)
+    segment_mix: dict[str, float] = {"smb": 0.6, "mid_market": 0.3, "enterprise": 0.1}
+    annual_churn: dict[str, float] = {"smb": 0.22, "mid_market": 0.12, "enterprise": 0.07}
+    new_logo_share: float = Field(0.25, ge=0, le=1)
+    workers: int = Field(2, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _segments(self) -> GenerateSettings:
+        for name in ("segment_mix", "annual_churn"):
+            keys = set(getattr(self, name))
+            if keys != set(SEGMENTS):
+                raise ValueError(f"{name} needs exactly the keys {', '.join(SEGMENTS)}, got "
+                                 f"{', '.join(sorted(keys))}")
+        if abs(sum(self.segment_mix.values()) - 1) > 1e-6:
+            raise ValueError("segment_mix shares must sum to 1")
+        return self
+
+
+class StoreSettings(_Section):
+    """Where state lives. The defaults are embedded (files under the workspace); the
+    alternatives are production switches."""
+
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+    redis_connection: str = "127.0.0.1:6379"
+    registry: Literal["file", "sql"] = "file"
+    registry_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    # None: an SQLite database inside the workspace.
+    mlflow_tracking_uri: str | None = None
+
+
+class Settings(BaseSettings):
+    """Everything healthscore can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HEALTHSCORE_", env_nested_delimiter="__", extra="forbid",
+        nested_model_default_partial_update=True,
+    )
+
+    workspace: Path = Path(".healthscore")
+    generate: GenerateSettings = GenerateSettings()
+    stores: StoreSettings = StoreSettings()
+
+    @property
+    def data_dir(self) -> Path:
+        """The raw sources of the data contract."""
+        return self.workspace / "data" / "raw"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        uri = self.stores.mlflow_tracking_uri
+        return uri or f"sqlite:///{(self.workspace / 'mlflow.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, YamlConfigSettingsSource(settings_cls)
+
+
+class SettingsError(ValueError):
+    """The configuration is invalid; the message names the file and field."""
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings from a YAML file (default `healthscore.yaml` if present, or
+    `$HEALTHSCORE_CONFIG`), the environment and explicit overrides (None values are ignored)."""
+    explicit = config_file is not None or "HEALTHSCORE_CONFIG" in os.environ
+    path = Path(config_file or os.environ.get("HEALTHSCORE_CONFIG", DEFAULT_CONFIG))
+    if explicit and not path.is_file():
+        raise SettingsError(f"{path}: configuration file not found")
+    yaml_file = path if path.is_file() else None
+
+    class _Bound(Settings):
+        model_config = SettingsConfigDict(yaml_file=yaml_file)
+
+    try:
+        bound = _Bound(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        where = f"{yaml_file} or HEALTHSCORE_* variables" if yaml_file else "HEALTHSCORE_* variables"
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise SettingsError(f"{where}: invalid configuration — {problems}") from None
+    return Settings.model_construct(**{k: getattr(bound, k) for k in Settings.model_fields})

@@ -1,0 +1,83 @@
+"""The `healthscore` CLI, driven as a user would (Typer's runner, real data in tmp folders)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from healthscore.cli import app
+
+runner = CliRunner()
+COMMANDS = ["generate", "validate", "demo"]
+
+
+def test_root_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for cmd in COMMANDS:
+        assert cmd in result.output
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_every_command_has_help_with_an_example(cmd: str) -> None:
+    result = runner.invoke(app, [cmd, "--help"])
+    assert result.exit_code == 0
+    assert "Example" in result.output and f"healthscore {cmd}" in result.output
+
+
+def test_console_script_is_installed() -> None:
+    exe = Path(sys.executable).parent / "healthscore"
+    result = subprocess.run([exe, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "demo" in result.stdout
+
+
+def test_generate_then_validate(tmp_path: Path) -> None:
+    out = tmp_path / "book"
+    result = runner.invoke(app, ["generate", "--accounts", "300", "--months", "6", "--seed", "2",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "ceiling AUC" in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["accounts"] == 300 and manifest["config"]["seed"] == 2
+    result = runner.invoke(app, ["validate", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output
+
+
+def test_validate_damaged_copy_fails_naming_file_and_column(tmp_path: Path,
+                                                            book: tuple[Path, dict]) -> None:
+    data = tmp_path / "damaged"
+    shutil.copytree(book[0], data)
+    part = data / "surveys" / "part-00000.parquet"
+    df = pq.read_table(part).to_pandas()
+    df.loc[df["nps"].notna().idxmax(), "nps"] = 11
+    df.to_parquet(part, index=False)
+    before = sorted((p, p.stat().st_mtime_ns) for p in data.rglob("*"))
+    result = runner.invoke(app, ["validate", str(data)])
+    assert result.exit_code == 1
+    assert "surveys" in result.output and "nps" in result.output
+    assert sorted((p, p.stat().st_mtime_ns) for p in data.rglob("*")) == before
+
+
+def test_demo_runs_in_a_workspace(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    result = runner.invoke(app, ["--workspace", str(ws), "demo", "--accounts", "300"])
+    assert result.exit_code == 0, result.output
+    assert (ws / "data" / "raw" / "manifest.json").exists()
+    assert str(ws / "data" / "raw") in result.output.replace("\n", "")
+
+
+def test_bad_configuration_exits_2_with_the_field(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("generate:\n  accounts: -5\n")
+    result = runner.invoke(app, ["--config", str(cfg), "generate", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "generate.accounts" in result.output
+    assert not (tmp_path / "x").exists()

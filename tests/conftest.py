@@ -1,0 +1,28 @@
+"""Shared fixtures: a small synthetic book of business generated once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from features.synthetic.generator import GeneratorConfig, generate_book
+
+SMALL_BOOK = GeneratorConfig(accounts=3_000, months=24, seed=11)
+
+
+@pytest.fixture(scope="session")
+def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A 3,000-account, 24-month book of business: (folder, manifest). Treat it as read-only."""
+    out = tmp_path_factory.mktemp("book") / "raw"
+    manifest = generate_book(SMALL_BOOK, out)
+    return out, manifest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's HEALTHSCORE_* variables."""
+    for key in list(os.environ):
+        if key.startswith("HEALTHSCORE_"):
+            monkeypatch.delenv(key)
