@@ -57,7 +57,7 @@ class Source:
     time_column: str | None = None
     # (earlier, later): when both are set, `later` must not precede `earlier`.
     time_order: tuple[tuple[str, str], ...] = ()
-    # Columns whose values must exist in `accounts.account_id`.
+    # Whether `account_id` values must exist in `accounts.account_id`.
     references_accounts: bool = True
     # Extra rules that span columns, as (name, pandas-eval expression true for valid rows).
     row_rules: tuple[tuple[str, str], ...] = ()
@@ -71,7 +71,9 @@ class Source:
 
 
 def _account_id(unique: bool = False) -> Column:
-    return Column("account_id", "string", "Account identifier, stable across all sources.", unique=unique)
+    return Column(
+        "account_id", "string", "Account identifier, stable across all sources.", unique=unique
+    )
 
 
 ACCOUNTS = Source(
@@ -85,7 +87,9 @@ ACCOUNTS = Source(
         Column("segment", "string", "Customer segment.", allowed=SEGMENTS),
         Column("industry", "string", "Industry of the customer."),
         Column("region", "string", "Sales region (e.g. NA, EMEA, APAC, LATAM)."),
-        Column("csm_owner", "string", "Customer-success manager who owns the account.", nullable=True),
+        Column(
+            "csm_owner", "string", "Customer-success manager who owns the account.", nullable=True
+        ),
         Column("created_at", "timestamp", "When the account became a customer (first contract)."),
     ),
 )
@@ -104,17 +108,24 @@ CONTRACTS = Source(
         _account_id(),
         Column("start_date", "date", "First day of the term."),
         Column("end_date", "date", "Last day of the term: the renewal date."),
-        Column("term_months", "int", "Length of the term in months (1, 12, 24, 36).", min=1, max=120),
+        Column(
+            "term_months", "int", "Length of the term in months (1, 12, 24, 36).", min=1, max=120
+        ),
         Column("arr", "float", "Annual recurring revenue of the term, in USD.", min=0),
         Column("seats", "int", "Licensed seats.", min=1),
-        Column("outcome", "string", "Renewal decision at the end date; empty while open.",
-               nullable=True, allowed=OUTCOMES),
+        Column(
+            "outcome",
+            "string",
+            "Renewal decision at the end date; empty while open.",
+            nullable=True,
+            allowed=OUTCOMES,
+        ),
     ),
 )
 
 USAGE = Source(
     name="usage",
-    description="Daily product usage per account, from product telemetry. Days with no row are unknown.",
+    description="Daily product usage per account, from telemetry. Days with no row are unknown.",
     key=("account_id", "date"),
     time_column="date",
     row_rules=(("active_users <= seats_used", "active_users <= seats_used"),),
@@ -132,15 +143,19 @@ USAGE = Source(
 
 ENGAGEMENT = Source(
     name="engagement",
-    description="Customer-success touchpoints: emails, webinars, meetings, reviews, sponsor contact.",
+    description="Customer-success touchpoints: emails, webinars, meetings, reviews, sponsors.",
     key=("event_id",),
     time_column="occurred_at",
     columns=(
         Column("event_id", "string", "Event identifier.", unique=True),
         _account_id(),
         Column("occurred_at", "timestamp", "When it happened (UTC)."),
-        Column("event_type", "string", "What happened. `champion_change`: the customer's champion "
-               "left or was replaced.", allowed=ENGAGEMENT_EVENTS),
+        Column(
+            "event_type",
+            "string",
+            "What happened. `champion_change`: the customer's champion left or was replaced.",
+            allowed=ENGAGEMENT_EVENTS,
+        ),
     ),
 )
 
@@ -168,32 +183,47 @@ TICKETS = Source(
         Column("ticket_id", "string", "Ticket identifier.", unique=True),
         _account_id(),
         Column("opened_at", "timestamp", "When the customer opened the ticket (UTC)."),
-        Column("first_response_at", "timestamp", "First reply from support; empty if none yet.",
-               nullable=True),
-        Column("resolved_at", "timestamp", "When it was resolved; empty while open.", nullable=True),
+        Column(
+            "first_response_at",
+            "timestamp",
+            "First reply from support; empty if none yet.",
+            nullable=True,
+        ),
+        Column(
+            "resolved_at", "timestamp", "When it was resolved; empty while open.", nullable=True
+        ),
         Column("severity", "int", "1 = critical (production down) … 4 = low.", min=1, max=4),
         Column("category", "string", "Ticket category.", allowed=TICKET_CATEGORIES),
         Column("escalated", "bool", "Escalated to engineering or management."),
-        Column("csat", "int", "Ticket satisfaction 1–5; empty if not rated.", nullable=True, min=1, max=5),
+        Column(
+            "csat",
+            "int",
+            "Ticket satisfaction 1–5; empty if not rated.",
+            nullable=True,
+            min=1,
+            max=5,
+        ),
     ),
 )
 
 SURVEYS = Source(
     name="surveys",
-    description="Surveys sent to customer contacts, answered or not (so response rates can be computed).",
+    description="Surveys sent to customer contacts, answered or not (for response rates).",
     key=("survey_id",),
     time_column="sent_at",
     time_order=(("sent_at", "responded_at"),),
-    row_rules=(
-        ("a response has a score", "responded_at.isna() | nps.notna() | csat.notna()"),
-    ),
+    row_rules=(("a response has a score", "responded_at.isna() | nps.notna() | csat.notna()"),),
     columns=(
         Column("survey_id", "string", "Survey identifier.", unique=True),
         _account_id(),
         Column("sent_at", "timestamp", "When the survey was sent (UTC)."),
         Column("responded_at", "timestamp", "When it was answered; empty if never.", nullable=True),
-        Column("survey_type", "string", "`nps` (0–10 likelihood to recommend) or `csat` (1–5).",
-               allowed=SURVEY_TYPES),
+        Column(
+            "survey_type",
+            "string",
+            "`nps` (0–10 likelihood to recommend) or `csat` (1–5).",
+            allowed=SURVEY_TYPES,
+        ),
         Column("nps", "int", "Likelihood to recommend, 0–10.", nullable=True, min=0, max=10),
         Column("csat", "int", "Satisfaction, 1–5.", nullable=True, min=1, max=5),
         Column("respondent_role", "string", "Role of the contact.", allowed=RESPONDENT_ROLES),
@@ -220,7 +250,7 @@ INVOICES = Source(
 
 PLAN_CHANGES_SOURCE = Source(
     name="plan_changes",
-    description="Changes to an account's plan between renewals: upgrades, downgrades, seats, price.",
+    description="Plan changes between renewals: upgrades, downgrades, seats, price.",
     key=("change_id",),
     time_column="changed_at",
     columns=(
@@ -256,9 +286,9 @@ def render_markdown() -> str:
         "",
         "<!-- Generated from features/contract.py by `make docs`; do not edit by hand. -->",
         "",
-        "healthscore reads one Parquet file, or one folder of Parquet parts, per source, named after",
-        "the source (`accounts.parquet` or `accounts/part-*.parquet`). Timestamps are UTC. Every",
-        "`account_id` must exist in `accounts`. `healthscore validate DIR` checks all of this.",
+        "healthscore reads one Parquet file, or one folder of Parquet parts, per source, named",
+        "after the source (`accounts.parquet` or `accounts/part-*.parquet`). Timestamps are UTC.",
+        "Every `account_id` must exist in `accounts`. `healthscore validate DIR` checks all this.",
         "",
     ]
     for s in SOURCES.values():
@@ -280,7 +310,9 @@ def render_markdown() -> str:
             if c.unique:
                 values.append("unique")
             req = "no" if c.nullable else "yes"
-            lines.append(f"| `{c.name}` | {c.type} | {req} | {c.description} | {'; '.join(values)} |")
+            lines.append(
+                f"| `{c.name}` | {c.type} | {req} | {c.description} | {'; '.join(values)} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -52,7 +52,9 @@ def _pandas_type(field: pa.Field) -> object | None:
 def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read one Parquet file into pandas with nullable ints/bools and naive-UTC timestamps."""
     table = pq.read_table(path, columns=columns)
-    df = table.to_pandas(types_mapper=lambda t: _pandas_type(pa.field("x", t)), date_as_object=False)
+    df = table.to_pandas(
+        types_mapper=lambda t: _pandas_type(pa.field("x", t)), date_as_object=False
+    )
     for name in df.columns:
         col = df[name]
         if isinstance(col.dtype, pd.DatetimeTZDtype):

@@ -51,20 +51,38 @@ class _State:
 @app.callback()
 def main(
     ctx: typer.Context,
-    workspace: Annotated[Path | None, typer.Option(
-        "--workspace", "-w", help="Folder holding all state [default: ./.healthscore].",
-        show_default=False)] = None,
-    config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="Configuration file [default: ./healthscore.yaml if present].",
-        show_default=False)] = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Folder holding all state [default: ./.healthscore].",
+            show_default=False,
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Configuration file [default: ./healthscore.yaml if present].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Shared options; settings are loaded lazily by the command that needs them."""
     ctx.obj = _State(config, workspace)
 
 
 def _bar() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
 
 
 def _human(n: float) -> str:
@@ -81,13 +99,21 @@ def generate(
     accounts: Annotated[int | None, typer.Option(help="Number of accounts.", min=1)] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed: same seed, same data.")] = None,
     months: Annotated[int | None, typer.Option(help="Months of history.", min=1, max=120)] = None,
-    end_date: Annotated[datetime | None, typer.Option(
-        help="Last day of the history.", formats=["%Y-%m-%d"])] = None,
-    drift: Annotated[bool, typer.Option(
-        "--drift", help="Shift the most recent months (usage drop in SMB, mid-market price "
-        "rise) to exercise drift monitoring.")] = False,
-    out: Annotated[Path | None, typer.Option(
-        help="Output folder [default: <workspace>/data/raw].", show_default=False)] = None,
+    end_date: Annotated[
+        datetime | None, typer.Option(help="Last day of the history.", formats=["%Y-%m-%d"])
+    ] = None,
+    drift: Annotated[
+        bool,
+        typer.Option(
+            "--drift",
+            help="Shift the most recent months (usage drop in SMB, mid-market price "
+            "rise) to exercise drift monitoring.",
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Output folder [default: <workspace>/data/raw].", show_default=False),
+    ] = None,
     workers: Annotated[int | None, typer.Option(help="Processes to use.", min=1)] = None,
 ) -> None:
     """Generate a realistic synthetic B2B SaaS book of business in the data contract's shape.
@@ -101,15 +127,21 @@ def generate(
     from healthscore import pipeline
 
     settings = ctx.obj.settings
-    overrides = dict(accounts=accounts, seed=seed, months=months,
-                     end_date=end_date.date() if end_date else None)
+    overrides = dict(
+        accounts=accounts, seed=seed, months=months, end_date=end_date.date() if end_date else None
+    )
     total = accounts or settings.generate.accounts
     try:
         with _bar() as bar:
             task = bar.add_task("generating accounts", total=total)
             target, manifest = pipeline.generate(
-                settings, out=out, drift=drift, workers=workers,
-                progress=lambda done, _: bar.update(task, completed=done), **overrides)
+                settings,
+                out=out,
+                drift=drift,
+                workers=workers,
+                progress=lambda done, _: bar.update(task, completed=done),
+                **overrides,
+            )
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -131,15 +163,21 @@ def _print_manifest(target: Path, manifest: dict) -> None:
         f"{_human(manifest['bytes'])} on disk in {manifest['seconds']:.1f} s"
     )
     if manifest.get("drift"):
-        console.print(f"[yellow]drift from {manifest['drift']['start']}:[/yellow] "
-                      + "; ".join(manifest["drift"]["changes"]))
+        console.print(
+            f"[yellow]drift from {manifest['drift']['start']}:[/yellow] "
+            + "; ".join(manifest["drift"]["changes"])
+        )
 
 
 @app.command()
 def validate(
     ctx: typer.Context,
-    data_dir: Annotated[Path | None, typer.Argument(
-        help="Folder of raw sources [default: <workspace>/data/raw].", show_default=False)] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Folder of raw sources [default: <workspace>/data/raw].", show_default=False
+        ),
+    ] = None,
 ) -> None:
     """Check raw sources against the data contract (docs/data-contract.md); writes nothing.
 
@@ -154,7 +192,8 @@ def validate(
     t0 = time.perf_counter()
     with console.status("validating") as status:
         target, report = pipeline.validate(
-            ctx.obj.settings, data_dir, progress=lambda msg: status.update(f"validating {msg}"))
+            ctx.obj.settings, data_dir, progress=lambda msg: status.update(f"validating {msg}")
+        )
     _print_report(target, report, time.perf_counter() - t0)
     if not report.ok:
         raise typer.Exit(1)
@@ -168,18 +207,27 @@ def _print_report(target: Path, report: object, seconds: float) -> None:
             table.add_column(col, overflow="fold")
         for level, f in findings:
             colour = "red" if level == "error" else "yellow"
-            table.add_row(f"[{colour}]{level}[/{colour}]", str(f.file), f.column or "", f.check,
-                          f"{f.count:,}" if f.count else "", f.message)
+            table.add_row(
+                f"[{colour}]{level}[/{colour}]",
+                str(f.file),
+                f.column or "",
+                f.check,
+                f"{f.count:,}" if f.count else "",
+                f.message,
+            )
             for ex in f.examples[:3]:
                 table.add_row("", "", "", "", "", f"[dim]e.g. {ex}[/dim]")
         console.print(table)
     rows = sum(report.rows.values())
     if report.ok:
-        console.print(f"[green]✓ valid:[/green] {target} — {len(report.rows)} sources, "
-                      f"{rows:,} rows checked in {seconds:.1f} s")
+        console.print(
+            f"[green]✓ valid:[/green] {target} — {len(report.rows)} sources, "
+            f"{rows:,} rows checked in {seconds:.1f} s"
+        )
     else:
-        err.print(f"[red]✗ invalid:[/red] {target} — {len(report.errors)} error(s); "
-                  "nothing was written")
+        err.print(
+            f"[red]✗ invalid:[/red] {target} — {len(report.errors)} error(s); nothing was written"
+        )
 
 
 @app.command()
@@ -203,7 +251,8 @@ def demo(
     with _bar() as bar:
         task = bar.add_task("generating accounts", total=total)
         target, manifest = pipeline.generate(
-            settings, accounts=accounts, progress=lambda d, _: bar.update(task, completed=d))
+            settings, accounts=accounts, progress=lambda d, _: bar.update(task, completed=d)
+        )
     _print_manifest(target, manifest)
     console.rule("[bold]2. validate[/bold] it against the data contract")
     t1 = time.perf_counter()
@@ -213,15 +262,18 @@ def demo(
     if not report.ok:
         raise typer.Exit(1)
     console.rule("[bold]done[/bold]")
-    console.print(f"Made in {time.perf_counter() - t0:.0f} s:\n"
-                  f"  raw sources      {target}/<source>/part-*.parquet\n"
-                  f"  manifest         {target / 'manifest.json'}\n"
-                  f"  generator truth  {target / '_truth'} (latent health, true renewal odds)")
-    console.print("Next: [bold]healthscore validate --help[/bold], "
-                  "[bold]healthscore generate --drift --out /tmp/drifted[/bold]; "
-                  "the data contract is in docs/data-contract.md.")
+    console.print(
+        f"Made in {time.perf_counter() - t0:.0f} s:\n"
+        f"  raw sources      {target}/<source>/part-*.parquet\n"
+        f"  manifest         {target / 'manifest.json'}\n"
+        f"  generator truth  {target / '_truth'} (latent health, true renewal odds)"
+    )
+    console.print(
+        "Next: [bold]healthscore validate --help[/bold], "
+        "[bold]healthscore generate --drift --out /tmp/drifted[/bold]; "
+        "the data contract is in docs/data-contract.md."
+    )
 
 
 def run() -> None:  # console-script entry point
     app()
-

@@ -14,32 +14,46 @@ from features.validation import ValidationReport, validate_dir
 from healthscore.settings import Settings
 
 
-def generator_config(settings: Settings, drift: bool = False, **overrides: object) -> GeneratorConfig:
+def generator_config(
+    settings: Settings, drift: bool = False, **overrides: object
+) -> GeneratorConfig:
     """The generator's arguments from the `generate` section, with CLI overrides applied."""
     g = settings.generate
     values = dict(
-        accounts=g.accounts, months=g.months, seed=g.seed, end_date=g.end_date,
-        drift=drift, drift_months=g.drift_months, segment_mix=dict(g.segment_mix),
-        annual_churn=dict(g.annual_churn), new_logo_share=g.new_logo_share,
+        accounts=g.accounts,
+        months=g.months,
+        seed=g.seed,
+        end_date=g.end_date,
+        drift=drift,
+        drift_months=g.drift_months,
+        segment_mix=dict(g.segment_mix),
+        annual_churn=dict(g.annual_churn),
+        new_logo_share=g.new_logo_share,
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
     return GeneratorConfig(**values)
 
 
-def generate(settings: Settings, out: Path | None = None, drift: bool = False,
-             workers: int | None = None, progress: Callable[[int, int], None] | None = None,
-             **overrides: object) -> tuple[Path, dict]:
+def generate(
+    settings: Settings,
+    out: Path | None = None,
+    drift: bool = False,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    **overrides: object,
+) -> tuple[Path, dict]:
     """Generate the synthetic book of business; returns where it went and its manifest."""
     cfg = generator_config(settings, drift=drift, **overrides)
     target = Path(out) if out else settings.data_dir
-    manifest = generate_book(cfg, target, workers=workers or settings.generate.workers,
-                             progress=progress)
+    manifest = generate_book(
+        cfg, target, workers=workers or settings.generate.workers, progress=progress
+    )
     return target, manifest
 
 
-def validate(settings: Settings, data_dir: Path | None = None,
-             progress: Callable[[str], None] | None = None) -> tuple[Path, ValidationReport]:
+def validate(
+    settings: Settings, data_dir: Path | None = None, progress: Callable[[str], None] | None = None
+) -> tuple[Path, ValidationReport]:
     """Check raw sources against the data contract; writes nothing."""
     target = Path(data_dir) if data_dir else settings.data_dir
     return target, validate_dir(target, progress=progress)
-

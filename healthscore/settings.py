@@ -46,8 +46,10 @@ class GenerateSettings(_Section):
         for name in ("segment_mix", "annual_churn"):
             keys = set(getattr(self, name))
             if keys != set(SEGMENTS):
-                raise ValueError(f"{name} needs exactly the keys {', '.join(SEGMENTS)}, got "
-                                 f"{', '.join(sorted(keys))}")
+                raise ValueError(
+                    f"{name} needs exactly the keys {', '.join(SEGMENTS)}, got "
+                    f"{', '.join(sorted(keys))}"
+                )
         if abs(sum(self.segment_mix.values()) - 1) > 1e-6:
             raise ValueError("segment_mix shares must sum to 1")
         return self
@@ -69,7 +71,9 @@ class Settings(BaseSettings):
     """Everything healthscore can be configured with."""
 
     model_config = SettingsConfigDict(
-        env_prefix="HEALTHSCORE_", env_nested_delimiter="__", extra="forbid",
+        env_prefix="HEALTHSCORE_",
+        env_nested_delimiter="__",
+        extra="forbid",
         nested_model_default_partial_update=True,
     )
 
@@ -118,7 +122,9 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     try:
         bound = _Bound(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        where = f"{yaml_file} or HEALTHSCORE_* variables" if yaml_file else "HEALTHSCORE_* variables"
+        where = (
+            f"{yaml_file} or HEALTHSCORE_* variables" if yaml_file else "HEALTHSCORE_* variables"
+        )
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
         )

@@ -44,10 +44,12 @@ class GeneratorConfig:
     drift: bool = False
     drift_months: int = 3
     segment_mix: dict[str, float] = field(
-        default_factory=lambda: {"smb": 0.6, "mid_market": 0.3, "enterprise": 0.1})
+        default_factory=lambda: {"smb": 0.6, "mid_market": 0.3, "enterprise": 0.1}
+    )
     # Target share of annual renewal decisions that churn, per segment.
     annual_churn: dict[str, float] = field(
-        default_factory=lambda: {"smb": 0.22, "mid_market": 0.12, "enterprise": 0.07})
+        default_factory=lambda: {"smb": 0.22, "mid_market": 0.12, "enterprise": 0.07}
+    )
     new_logo_share: float = 0.25
 
     def __post_init__(self) -> None:
@@ -60,7 +62,9 @@ class GeneratorConfig:
         for name in ("segment_mix", "annual_churn"):
             value = getattr(self, name)
             if set(value) != set(contract.SEGMENTS):
-                raise ValueError(f"{name}: needs exactly the segments {', '.join(contract.SEGMENTS)}")
+                raise ValueError(
+                    f"{name}: needs exactly the segments {', '.join(contract.SEGMENTS)}"
+                )
         if abs(sum(self.segment_mix.values()) - 1) > 1e-6:
             raise ValueError("segment_mix: shares must sum to 1")
         if not all(0 < v < 1 for v in self.annual_churn.values()):
@@ -71,8 +75,11 @@ class GeneratorConfig:
         start = end - pd.DateOffset(months=self.months) + pd.Timedelta(days=1)
         drift = end - pd.DateOffset(months=self.drift_months) + pd.Timedelta(days=1)
         epoch = pd.Timestamp("1970-01-01")
-        return sim.Window(start=(start - epoch).days, end=(end - epoch).days,
-                          drift_start=(drift - epoch).days if self.drift else None)
+        return sim.Window(
+            start=(start - epoch).days,
+            end=(end - epoch).days,
+            drift_start=(drift - epoch).days if self.drift else None,
+        )
 
 
 def calibrate_alpha(cfg: GeneratorConfig, pilot: int = 4_000) -> np.ndarray:
@@ -102,8 +109,9 @@ def calibrate_alpha(cfg: GeneratorConfig, pilot: int = 4_000) -> np.ndarray:
     return alpha
 
 
-def _simulate_chunk(cfg: GeneratorConfig, alpha: np.ndarray, index: int, size: int,
-                    out: str) -> dict:
+def _simulate_chunk(
+    cfg: GeneratorConfig, alpha: np.ndarray, index: int, size: int, out: str
+) -> dict:
     """Simulate and write chunk `index` (accounts index*size onwards); returns rows per source."""
     first = index * size
     n = min(size, cfg.accounts - first)
@@ -132,8 +140,13 @@ def _simulate_chunk(cfg: GeneratorConfig, alpha: np.ndarray, index: int, size: i
     return {name: t.num_rows for name, t in tables.items()}
 
 
-def generate_book(cfg: GeneratorConfig, out: Path, workers: int = 1,
-                  progress: Progress | None = None, chunk_accounts: int = CHUNK_ACCOUNTS) -> dict:
+def generate_book(
+    cfg: GeneratorConfig,
+    out: Path,
+    workers: int = 1,
+    progress: Progress | None = None,
+    chunk_accounts: int = CHUNK_ACCOUNTS,
+) -> dict:
     """Generate the book of business into `out` (replaced atomically) and return its manifest.
 
     The data depends on the config and `chunk_accounts`, never on `workers`.
@@ -147,8 +160,10 @@ def generate_book(cfg: GeneratorConfig, out: Path, workers: int = 1,
         if workers > 1 and n_chunks > 1:
             ctx = get_context("forkserver")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = [pool.submit(_simulate_chunk, cfg, alpha, i, size, str(tmp))
-                           for i in range(n_chunks)]
+                futures = [
+                    pool.submit(_simulate_chunk, cfg, alpha, i, size, str(tmp))
+                    for i in range(n_chunks)
+                ]
                 for i, fut in enumerate(futures):
                     _add(counts, fut.result())
                     if progress:
@@ -172,6 +187,7 @@ def _manifest(cfg: GeneratorConfig, folder: Path, counts: dict[str, int], second
     truth = pq.read_table(folder / TRUTH_DIR / "renewals").to_pandas()
     annual = truth[truth["term_months"] >= 12]
     churn = (1 - annual.groupby("segment")["renewed"].mean()).round(4).to_dict()
+
     def auc(df: pd.DataFrame) -> float | None:
         if df["renewed"].nunique() < 2:
             return None
@@ -183,9 +199,13 @@ def _manifest(cfg: GeneratorConfig, folder: Path, counts: dict[str, int], second
     return {
         "generator": "healthscore synthetic book of business",
         "config": asdict(cfg),
-        "window": {"start": str(pd.Timestamp(win.start, unit="D").date()),
-                   "end": str(pd.Timestamp(win.end, unit="D").date())},
-        "drift": None if win.drift_start is None else {
+        "window": {
+            "start": str(pd.Timestamp(win.start, unit="D").date()),
+            "end": str(pd.Timestamp(win.end, unit="D").date()),
+        },
+        "drift": None
+        if win.drift_start is None
+        else {
             "start": str(pd.Timestamp(win.drift_start, unit="D").date()),
             "changes": [
                 f"smb: daily active users x{sim.DRIFT_USAGE_FACTOR} (usage drop)",
@@ -194,7 +214,7 @@ def _manifest(cfg: GeneratorConfig, folder: Path, counts: dict[str, int], second
             ],
         },
         "rows": {k: v for k, v in counts.items() if not k.startswith(TRUTH_DIR)},
-        "renewal_decisions": int(len(truth)),
+        "renewal_decisions": len(truth),
         "annual_churn_rate_by_segment": churn,
         # AUC of the generator's own true renewal probability: the best any model can reach.
         "ceiling_auc": auc(truth),

@@ -59,8 +59,9 @@ def add_months(days: np.ndarray, months: np.ndarray) -> np.ndarray:
     return (first + np.minimum(dom, length - 1)).astype(np.int64)
 
 
-def simulate_latent(rng: np.random.Generator, seg: np.ndarray, created_week: np.ndarray,
-                    weeks: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def simulate_latent(
+    rng: np.random.Generator, seg: np.ndarray, created_week: np.ndarray, weeks: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Weekly latent health (n x weeks) and the shock indicators that moved it."""
     n = len(seg)
     mean = np.array([p.PROFILES[s].health_mean for s in SEG_NAMES])[seg] + rng.normal(0, 0.6, n)
@@ -73,8 +74,11 @@ def simulate_latent(rng: np.random.Generator, seg: np.ndarray, created_week: np.
     h = np.empty((n, weeks), dtype=np.float32)
     for w in range(weeks):
         mean = mean - 0.4 * shocks["champion"][:, w] - 0.15 * shocks["price"][:, w]
-        impulse = (-0.3 * shocks["champion"][:, w] - 0.7 * shocks["outage"][:, w]
-                   - 0.3 * shocks["price"][:, w])
+        impulse = (
+            -0.3 * shocks["champion"][:, w]
+            - 0.7 * shocks["outage"][:, w]
+            - 0.3 * shocks["price"][:, w]
+        )
         starting = created_week == w
         impulse = impulse + starting * np.where(onboard_ok, 0.6, -0.3)
         if w >= LAUNCH_FIRST and (w - LAUNCH_FIRST) % LAUNCH_EVERY == 0:
@@ -103,20 +107,31 @@ def cumsum0(x: np.ndarray) -> np.ndarray:
 class Chunk:
     """Simulates `n` accounts numbered from `first`; `tables()` returns every source as Arrow."""
 
-    def __init__(self, rng: np.random.Generator, first: int, n: int, win: Window,
-                 segment_mix: np.ndarray, alpha: np.ndarray, new_logo_share: float = 0.25):
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        first: int,
+        n: int,
+        win: Window,
+        segment_mix: np.ndarray,
+        alpha: np.ndarray,
+        new_logo_share: float = 0.25,
+    ):
         self.rng, self.first, self.n, self.win = rng, first, n, win
         self.alpha = alpha  # renewal intercept per (segment, monthly term?)
         r = rng
         self.seg = r.choice(len(SEG_NAMES), size=n, p=segment_mix)
         self.prof = [p.PROFILES[s] for s in SEG_NAMES]
         new = r.random(n) < new_logo_share
-        self.created_day = np.where(new, r.integers(0, max(win.days - 14, 1), n),
-                                    -r.integers(30, 5 * 365, n))  # relative to window start
+        self.created_day = np.where(
+            new, r.integers(0, max(win.days - 14, 1), n), -r.integers(30, 5 * 365, n)
+        )  # relative to window start
         self.h, self.shocks = simulate_latent(
-            r, self.seg, np.where(new, self.created_day // 7, -1), win.weeks)
+            r, self.seg, np.where(new, self.created_day // 7, -1), win.weeks
+        )
         self.account_ids = pc.binary_join_element_wise(
-            "A", pc.utf8_lpad(pa.array(np.arange(first, first + n)).cast(pa.string()), 7, "0"), "")
+            "A", pc.utf8_lpad(pa.array(np.arange(first, first + n)).cast(pa.string()), 7, "0"), ""
+        )
 
     # ---------------------------------------------------------------- contracts and renewals
     def contracts(self) -> None:
@@ -158,26 +173,46 @@ class Chunk:
             week_end = np.clip((end[idx] - win.start) // 7, 0, win.weeks - 1)
             h_end = window_mean(h_cum, idx, week_end, 8)
             recent_price = window_mean(price_cum, idx, week_end, 26) > 0
-            logit = (self.alpha[self.seg[idx], (term[idx] == 1).astype(int)] + BETA * h_end
-                     + PRICE_EFFECT * recent_price + r.normal(0, UNOBSERVED_SD, len(idx)))
+            logit = (
+                self.alpha[self.seg[idx], (term[idx] == 1).astype(int)]
+                + BETA * h_end
+                + PRICE_EFFECT * recent_price
+                + r.normal(0, UNOBSERVED_SD, len(idx))
+            )
             p_renew = sigmoid(logit)
             renew = r.random(len(idx)) < p_renew
             q = sigmoid(h_end)
             u = r.random(len(idx))
-            outcome = np.where(~renew, 1, np.where(u < 0.02 + 0.2 * q, 2,
-                                                   np.where(u > 1 - 0.15 * (1 - q), 3, 0)))
+            outcome = np.where(
+                ~renew, 1, np.where(u < 0.02 + 0.2 * q, 2, np.where(u > 1 - 0.15 * (1 - q), 3, 0))
+            )
             outcome = np.where(decided, outcome, -1)
-            rows.append(dict(acct=idx, rnd=np.full(len(idx), rnd), start=start[idx], end=end[idx],
-                             term=term[idx], arr=arr[idx].copy(), seats=seats[idx].copy(),
-                             discount=discount[idx].copy(), outcome=outcome, p_true=p_renew,
-                             h_end=h_end))
+            rows.append(
+                dict(
+                    acct=idx,
+                    rnd=np.full(len(idx), rnd),
+                    start=start[idx],
+                    end=end[idx],
+                    term=term[idx],
+                    arr=arr[idx].copy(),
+                    seats=seats[idx].copy(),
+                    discount=discount[idx].copy(),
+                    outcome=outcome,
+                    p_true=p_renew,
+                    h_end=h_end,
+                )
+            )
             churned = idx[outcome == 1]
             alive[churned] = False
             self.last_day[churned] = end[churned] - win.start
             # The next term's ARR and seats follow the decision.
-            grow = np.where(outcome == 2, r.uniform(1.1, 1.5, len(idx)),
-                            np.where(outcome == 3, r.uniform(0.6, 0.9, len(idx)),
-                                     1 + r.uniform(0, 0.05, len(idx))))
+            grow = np.where(
+                outcome == 2,
+                r.uniform(1.1, 1.5, len(idx)),
+                np.where(
+                    outcome == 3, r.uniform(0.6, 0.9, len(idx)), 1 + r.uniform(0, 0.05, len(idx))
+                ),
+            )
             arr[idx] = np.round(arr[idx] * grow, 2)
             seats[idx] = np.maximum(1, np.round(seats[idx] * np.where(outcome >= 2, grow, 1)))
             rnd += 1
@@ -229,16 +264,18 @@ class Chunk:
         adopt = sigmoid(hq + r.normal(0, 0.5, self.n)[a] + 0.3 * launches - 0.5)
         kfe = r.poisson(active * (0.3 + 2.5 * adopt))
         distinct = np.where(active > 0, r.binomial(p.N_PRODUCT_FEATURES, 0.05 + 0.4 * adopt), 0)
-        return pa.table({
-            "account_id": self.account_ids.take(pa.array(a)),
-            "date": pa.array((win.start + d).astype(np.int32), pa.int32()).cast(pa.date32()),
-            "active_users": pa.array(active, pa.int32()),
-            "logins": pa.array(logins, pa.int32()),
-            "sessions": pa.array(sessions, pa.int32()),
-            "key_feature_events": pa.array(kfe, pa.int32()),
-            "distinct_features_used": pa.array(distinct, pa.int32()),
-            "seats_used": pa.array(seats_used, pa.int32()),
-        })
+        return pa.table(
+            {
+                "account_id": self.account_ids.take(pa.array(a)),
+                "date": pa.array((win.start + d).astype(np.int32), pa.int32()).cast(pa.date32()),
+                "active_users": pa.array(active, pa.int32()),
+                "logins": pa.array(logins, pa.int32()),
+                "sessions": pa.array(sessions, pa.int32()),
+                "key_feature_events": pa.array(kfe, pa.int32()),
+                "distinct_features_used": pa.array(distinct, pa.int32()),
+                "seats_used": pa.array(seats_used, pa.int32()),
+            }
+        )
 
     def _alive_weeks(self) -> np.ndarray:
         mid = np.minimum(np.arange(self.win.weeks) * 7 + 3, self.win.days - 1)
@@ -250,8 +287,9 @@ class Chunk:
         a, w = np.nonzero(counts)
         rep = counts[a, w]
         a, w = np.repeat(a, rep), np.repeat(w, rep)
-        t = (self.win.start + w * 7) * DAY_S + self.rng.integers(8 * 3600, 7 * DAY_S - 6 * 3600,
-                                                                 len(a))
+        t = (self.win.start + w * 7) * DAY_S + self.rng.integers(
+            8 * 3600, 7 * DAY_S - 6 * 3600, len(a)
+        )
         day = t // DAY_S - self.win.start
         keep = (day <= self.last_day[a]) & (day >= self.created_day[a]) & (day < self.win.days)
         order = np.lexsort((t[keep], a[keep]))
@@ -272,7 +310,9 @@ class Chunk:
             "email_clicked": clicked,
             "webinar_attended": r.poisson(self._rate("webinar_rate") * (0.2 + 1.6 * q)),
             "meeting": r.poisson(self._rate("meeting_rate") * (0.4 + 1.2 * q)),
-            "business_review": r.binomial(1, np.clip(self._rate("review_rate") * (0.3 + 1.2 * q), 0, 1)),
+            "business_review": r.binomial(
+                1, np.clip(self._rate("review_rate") * (0.3 + 1.2 * q), 0, 1)
+            ),
             "exec_sponsor_contact": r.poisson(self._rate("exec_rate") * (0.2 + 1.6 * q)),
             # Champion departures are recorded by the CSM most of the time, not always.
             "champion_change": (self.shocks["champion"] & (r.random(q.shape) < 0.8)).astype(int),
@@ -287,15 +327,17 @@ class Chunk:
         for lag in range(6):  # trainings cluster in the weeks after a successful onboarding
             boost[:, lag:] += onboarding[:, : q.shape[1] - lag]
         kinds = {
-            "training_completed": r.poisson(0.01 + 0.08 * q ** 2 + 0.5 * boost),
-            "user_certified": r.poisson(0.003 + 0.04 * q ** 3 + 0.1 * boost),
+            "training_completed": r.poisson(0.01 + 0.08 * q**2 + 0.5 * boost),
+            "user_certified": r.poisson(0.003 + 0.04 * q**3 + 0.1 * boost),
         }
         table, acct_idx = self._event_table(kinds, "EN")
         seats_scale = np.sqrt(np.array([pr.seats_median for pr in self.prof]))[self.seg]
         users = 1 + r.poisson(0.3 * seats_scale[acct_idx])
         return table.append_column("users", pa.array(users, pa.int32()))
 
-    def _event_table(self, kinds: dict[str, np.ndarray], prefix: str) -> tuple[pa.Table, np.ndarray]:
+    def _event_table(
+        self, kinds: dict[str, np.ndarray], prefix: str
+    ) -> tuple[pa.Table, np.ndarray]:
         """Event rows for several kinds of per account-week counts, and each row's account index."""
         accts, times, types = [], [], []
         for code, (_, counts) in enumerate(kinds.items()):
@@ -306,12 +348,14 @@ class Chunk:
         a, t, k = np.concatenate(accts), np.concatenate(times), np.concatenate(types)
         order = np.lexsort((t, a))
         a, t, k = a[order], t[order], k[order]
-        return pa.table({
-            "event_id": self._ids(prefix, len(a)),
-            "account_id": self.account_ids.take(pa.array(a)),
-            "occurred_at": _ts(t),
-            "event_type": pa.array(np.array(list(kinds))[k]),
-        }), a
+        return pa.table(
+            {
+                "event_id": self._ids(prefix, len(a)),
+                "account_id": self.account_ids.take(pa.array(a)),
+                "occurred_at": _ts(t),
+                "event_type": pa.array(np.array(list(kinds))[k]),
+            }
+        ), a
 
     def _ids(self, prefix: str, count: int) -> pa.Array:
         ids = pa.array(np.arange(count)).cast(pa.string())
@@ -338,29 +382,35 @@ class Chunk:
         for sev, weights in p.TICKET_CATEGORY_WEIGHTS.items():
             m = severity == sev
             cat[m] = r.choice(len(weights), size=m.sum(), p=np.array(weights) / sum(weights))
-        cat = np.where(from_outage & (r.random(len(a)) < 0.7), c.TICKET_CATEGORIES.index("outage"),
-                       cat)
+        cat = np.where(
+            from_outage & (r.random(len(a)) < 0.7), c.TICKET_CATEGORIES.index("outage"), cat
+        )
         resp_h = r.lognormal(np.log(np.array([0, 0.5, 2, 6, 12])[severity]), 0.8)
-        resolve_h = r.lognormal(np.log(np.array([0, 8, 30, 70, 110])[severity]) - 0.3 * (qa - 0.5),
-                                0.9)
+        resolve_h = r.lognormal(
+            np.log(np.array([0, 8, 30, 70, 110])[severity]) - 0.3 * (qa - 0.5), 0.9
+        )
         first = t + (resp_h * 3600).astype(np.int64)
         resolved = first + (resolve_h * 3600).astype(np.int64)
         now = (self.win.end + 1) * DAY_S
         escalated = r.random(len(a)) < 0.02 + 0.3 * (severity == 1) + 0.1 * (1 - qa)
         rated = (r.random(len(a)) < 0.35) & (resolved < now)
-        csat = np.clip(np.round(1.2 + 3.8 * qa - 0.004 * resolve_h + r.normal(0, 0.7, len(a))), 1, 5)
+        csat = np.clip(
+            np.round(1.2 + 3.8 * qa - 0.004 * resolve_h + r.normal(0, 0.7, len(a))), 1, 5
+        )
         order = np.lexsort((t, a))
-        return pa.table({
-            "ticket_id": self._ids("T", len(a)),
-            "account_id": self.account_ids.take(pa.array(a[order])),
-            "opened_at": _ts(t[order]),
-            "first_response_at": _ts(first[order], mask=(first >= now)[order]),
-            "resolved_at": _ts(resolved[order], mask=(resolved >= now)[order]),
-            "severity": pa.array(severity[order], pa.int32()),
-            "category": pa.array(np.array(c.TICKET_CATEGORIES)[cat[order]]),
-            "escalated": pa.array(escalated[order]),
-            "csat": pa.array(csat[order].astype(np.int32), pa.int32(), mask=~rated[order]),
-        })
+        return pa.table(
+            {
+                "ticket_id": self._ids("T", len(a)),
+                "account_id": self.account_ids.take(pa.array(a[order])),
+                "opened_at": _ts(t[order]),
+                "first_response_at": _ts(first[order], mask=(first >= now)[order]),
+                "resolved_at": _ts(resolved[order], mask=(resolved >= now)[order]),
+                "severity": pa.array(severity[order], pa.int32()),
+                "category": pa.array(np.array(c.TICKET_CATEGORIES)[cat[order]]),
+                "escalated": pa.array(escalated[order]),
+                "csat": pa.array(csat[order].astype(np.int32), pa.int32(), mask=~rated[order]),
+            }
+        )
 
     def surveys(self) -> pa.Table:
         r, win = self.rng, self.win
@@ -383,16 +433,18 @@ class Chunk:
         csat = np.clip(np.round(1.3 + 3.7 * qa + r.normal(0, 0.7, len(a))), 1, 5).astype(np.int32)
         role = r.choice(len(c.RESPONDENT_ROLES), size=len(a), p=p.ROLE_WEIGHTS)
         order = np.lexsort((t, a))
-        return pa.table({
-            "survey_id": self._ids("S", len(a)),
-            "account_id": self.account_ids.take(pa.array(a[order])),
-            "sent_at": _ts(t[order]),
-            "responded_at": _ts(resp_t[order], mask=~responded[order]),
-            "survey_type": pa.array(np.where(is_nps, "nps", "csat")[order]),
-            "nps": pa.array(nps[order], pa.int32(), mask=~(responded & is_nps)[order]),
-            "csat": pa.array(csat[order], pa.int32(), mask=~(responded & ~is_nps)[order]),
-            "respondent_role": pa.array(np.array(c.RESPONDENT_ROLES)[role[order]]),
-        })
+        return pa.table(
+            {
+                "survey_id": self._ids("S", len(a)),
+                "account_id": self.account_ids.take(pa.array(a[order])),
+                "sent_at": _ts(t[order]),
+                "responded_at": _ts(resp_t[order], mask=~responded[order]),
+                "survey_type": pa.array(np.where(is_nps, "nps", "csat")[order]),
+                "nps": pa.array(nps[order], pa.int32(), mask=~(responded & is_nps)[order]),
+                "csat": pa.array(csat[order], pa.int32(), mask=~(responded & ~is_nps)[order]),
+                "respondent_role": pa.array(np.array(c.RESPONDENT_ROLES)[role[order]]),
+            }
+        )
 
     def invoices(self) -> pa.Table:
         r, win, k = self.rng, self.win, self.k
@@ -404,11 +456,15 @@ class Chunk:
         j = np.arange(len(row)) - np.repeat(np.cumsum(n_inv) - n_inv, n_inv)
         a = acct[row]
         issued = add_months(k["start"][row], j * period[row])
-        keep = ((issued <= win.end) & (issued >= win.start) & (issued - win.start <= self.last_day[a]))
+        keep = (
+            (issued <= win.end) & (issued >= win.start) & (issued - win.start <= self.last_day[a])
+        )
         row, a, issued = row[keep], a[keep], issued[keep]
         price = np.ones(len(row))
         if win.drift_start is not None:
-            price = np.where((self.seg[a] == 1) & (issued >= win.drift_start), DRIFT_PRICE_FACTOR, 1.0)
+            price = np.where(
+                (self.seg[a] == 1) & (issued >= win.drift_start), DRIFT_PRICE_FACTOR, 1.0
+            )
         amount = np.round(k["arr"][row] * period[row] / 12 * price, 2)
         due = issued + np.array([pr.due_days for pr in self.prof])[self.seg[a]]
         qa = sigmoid(self.h[a, np.minimum((issued - win.start) // 7, win.weeks - 1)])
@@ -421,29 +477,36 @@ class Chunk:
         card = r.random(self.n) < self._rate("card_share")[:, 0]
         failed = np.where(card[a], r.poisson(0.03 + 0.8 * (1 - qa) ** 3), 0)
         order = np.lexsort((issued, a))
-        return pa.table({
-            "invoice_id": self._ids("I", len(row)),
-            "account_id": self.account_ids.take(pa.array(a[order])),
-            "issued_at": _date(issued[order]),
-            "due_at": _date(due[order]),
-            "paid_at": _date(paid[order], mask=unpaid[order]),
-            "amount": pa.array(amount[order]),
-            "discount_pct": pa.array(k["discount"][row][order]),
-            "failed_payments": pa.array(failed[order], pa.int32()),
-        })
+        return pa.table(
+            {
+                "invoice_id": self._ids("I", len(row)),
+                "account_id": self.account_ids.take(pa.array(a[order])),
+                "issued_at": _date(issued[order]),
+                "due_at": _date(due[order]),
+                "paid_at": _date(paid[order], mask=unpaid[order]),
+                "amount": pa.array(amount[order]),
+                "discount_pct": pa.array(k["discount"][row][order]),
+                "failed_payments": pa.array(failed[order], pa.int32()),
+            }
+        )
 
     def plan_changes(self) -> pa.Table:
         r, win = self.rng, self.win
         q = sigmoid(self.h)
         rates = {
-            "upgrade": 0.004 * q ** 2,
+            "upgrade": 0.004 * q**2,
             "downgrade": 0.004 * (1 - q) ** 2,
             "seats_added": 0.006 * q,
             "seats_removed": 0.005 * (1 - q),
             "price_increase": self.shocks["price"].astype(float),
         }
-        factors = {"upgrade": (1.1, 1.6), "downgrade": (0.5, 0.9), "seats_added": (1.05, 1.3),
-                   "seats_removed": (0.7, 0.95), "price_increase": (1.05, 1.2)}
+        factors = {
+            "upgrade": (1.1, 1.6),
+            "downgrade": (0.5, 0.9),
+            "seats_added": (1.05, 1.3),
+            "seats_removed": (0.7, 0.95),
+            "price_increase": (1.05, 1.2),
+        }
         arr_d = self._per_day(self.k["arr"])
         parts = []
         for code, (kind, rate) in enumerate(rates.items()):
@@ -462,81 +525,104 @@ class Chunk:
         keep = before > 0
         a, day, kind, factor, before = a[keep], day[keep], kind[keep], factor[keep], before[keep]
         order = np.lexsort((day, a))
-        return pa.table({
-            "change_id": self._ids("P", len(a)),
-            "account_id": self.account_ids.take(pa.array(a[order])),
-            "changed_at": _date(day[order]),
-            "change_type": pa.array(np.array(list(rates))[kind[order]]),
-            "arr_before": pa.array(np.round(before[order], 2)),
-            "arr_after": pa.array(np.round(before[order] * factor[order], 2)),
-        })
+        return pa.table(
+            {
+                "change_id": self._ids("P", len(a)),
+                "account_id": self.account_ids.take(pa.array(a[order])),
+                "changed_at": _date(day[order]),
+                "change_type": pa.array(np.array(list(rates))[kind[order]]),
+                "arr_before": pa.array(np.round(before[order], 2)),
+                "arr_after": pa.array(np.round(before[order] * factor[order], 2)),
+            }
+        )
 
     def accounts(self) -> pa.Table:
         r, n = self.rng, self.n
-        names = (np.array(p.NAME_PREFIXES)[r.integers(0, len(p.NAME_PREFIXES), n)].astype(object)
-                 + " " + np.array(p.NAME_SUFFIXES)[r.integers(0, len(p.NAME_SUFFIXES), n)])
-        csm = (np.array(p.CSM_FIRST)[r.integers(0, len(p.CSM_FIRST), n)].astype(object) + " "
-               + np.array(p.CSM_LAST)[r.integers(0, len(p.CSM_LAST), n)])
+        names = (
+            np.array(p.NAME_PREFIXES)[r.integers(0, len(p.NAME_PREFIXES), n)].astype(object)
+            + " "
+            + np.array(p.NAME_SUFFIXES)[r.integers(0, len(p.NAME_SUFFIXES), n)]
+        )
+        csm = (
+            np.array(p.CSM_FIRST)[r.integers(0, len(p.CSM_FIRST), n)].astype(object)
+            + " "
+            + np.array(p.CSM_LAST)[r.integers(0, len(p.CSM_LAST), n)]
+        )
         tech_touch = (self.seg == 0) & (r.random(n) < 0.3)  # SMB accounts without a named CSM
         created_s = (self.win.start + self.created_day) * DAY_S + r.integers(0, DAY_S, n)
-        return pa.table({
-            "account_id": self.account_ids,
-            "account_name": pa.array(names.astype(str)),
-            "segment": pa.array(np.array(SEG_NAMES)[self.seg]),
-            "industry": pa.array(np.array(p.INDUSTRIES)[r.integers(0, len(p.INDUSTRIES), n)]),
-            "region": pa.array(np.array(p.REGIONS)[r.choice(len(p.REGIONS), n, p=p.REGION_WEIGHTS)]),
-            "csm_owner": pa.array(csm.astype(str), mask=tech_touch),
-            "created_at": _ts(created_s),
-        })
+        return pa.table(
+            {
+                "account_id": self.account_ids,
+                "account_name": pa.array(names.astype(str)),
+                "segment": pa.array(np.array(SEG_NAMES)[self.seg]),
+                "industry": pa.array(np.array(p.INDUSTRIES)[r.integers(0, len(p.INDUSTRIES), n)]),
+                "region": pa.array(
+                    np.array(p.REGIONS)[r.choice(len(p.REGIONS), n, p=p.REGION_WEIGHTS)]
+                ),
+                "csm_owner": pa.array(csm.astype(str), mask=tech_touch),
+                "created_at": _ts(created_s),
+            }
+        )
 
     def contracts_table(self) -> pa.Table:
         k = self.k
         order = np.lexsort((k["rnd"], k["acct"]))
         acct_ids = self.account_ids.take(pa.array(k["acct"][order]))
         cid = pc.binary_join_element_wise(
-            "C", pc.utf8_slice_codeunits(acct_ids, 1), "-",
-            pa.array(k["rnd"][order]).cast(pa.string()), "")
+            "C",
+            pc.utf8_slice_codeunits(acct_ids, 1),
+            "-",
+            pa.array(k["rnd"][order]).cast(pa.string()),
+            "",
+        )
         outcome = k["outcome"][order]
-        names = np.array(c.OUTCOMES + ("",))
-        return pa.table({
-            "contract_id": cid,
-            "account_id": acct_ids,
-            "start_date": _date(k["start"][order]),
-            "end_date": _date(k["end"][order]),
-            "term_months": pa.array(k["term"][order], pa.int32()),
-            "arr": pa.array(k["arr"][order]),
-            "seats": pa.array(k["seats"][order], pa.int32()),
-            "outcome": pa.array(names[outcome], mask=outcome < 0),
-        })
+        names = np.array((*c.OUTCOMES, ""))
+        return pa.table(
+            {
+                "contract_id": cid,
+                "account_id": acct_ids,
+                "start_date": _date(k["start"][order]),
+                "end_date": _date(k["end"][order]),
+                "term_months": pa.array(k["term"][order], pa.int32()),
+                "arr": pa.array(k["arr"][order]),
+                "seats": pa.array(k["seats"][order], pa.int32()),
+                "outcome": pa.array(names[outcome], mask=outcome < 0),
+            }
+        )
 
     def truth(self) -> tuple[pa.Table, pa.Table]:
         """Generator-only ground truth: the true renewal probability and the latent health."""
         k = self.k
         decided = k["outcome"] >= 0
-        renewals = pa.table({
-            "account_id": self.account_ids.take(pa.array(k["acct"][decided])),
-            "segment": pa.array(np.array(SEG_NAMES)[self.seg[k["acct"][decided]]]),
-            "term_months": pa.array(k["term"][decided], pa.int32()),
-            "end_date": _date(k["end"][decided]),
-            "latent_health_at_end": pa.array(k["h_end"][decided]),
-            "true_renew_probability": pa.array(k["p_true"][decided]),
-            "renewed": pa.array(k["outcome"][decided] != 1),
-        })
+        renewals = pa.table(
+            {
+                "account_id": self.account_ids.take(pa.array(k["acct"][decided])),
+                "segment": pa.array(np.array(SEG_NAMES)[self.seg[k["acct"][decided]]]),
+                "term_months": pa.array(k["term"][decided], pa.int32()),
+                "end_date": _date(k["end"][decided]),
+                "latent_health_at_end": pa.array(k["h_end"][decided]),
+                "true_renew_probability": pa.array(k["p_true"][decided]),
+                "renewed": pa.array(k["outcome"][decided] != 1),
+            }
+        )
         weeks = np.arange(0, self.win.weeks, 4)
         a = np.repeat(np.arange(self.n), len(weeks))
         w = np.tile(weeks, self.n)
         alive = (w * 7 >= self.created_day[a]) & (w * 7 <= self.last_day[a])
-        latent = pa.table({
-            "account_id": self.account_ids.take(pa.array(a[alive])),
-            "week_start": _date(self.win.start + w[alive] * 7),
-            "latent_health": pa.array(self.h[a[alive], w[alive]]),
-        })
+        latent = pa.table(
+            {
+                "account_id": self.account_ids.take(pa.array(a[alive])),
+                "week_start": _date(self.win.start + w[alive] * 7),
+                "latent_health": pa.array(self.h[a[alive], w[alive]]),
+            }
+        )
         return renewals, latent
 
 
 def _ts(seconds: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
     return pa.array(seconds.astype(np.int64) * 1000, pa.int64(), mask=mask).cast(
-        pa.timestamp("ms", tz="UTC"))
+        pa.timestamp("ms", tz="UTC")
+    )
 
 
 def _date(days: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:

@@ -40,8 +40,9 @@ def test_console_script_is_installed() -> None:
 
 def test_generate_then_validate(tmp_path: Path) -> None:
     out = tmp_path / "book"
-    result = runner.invoke(app, ["generate", "--accounts", "300", "--months", "6", "--seed", "2",
-                                 "--out", str(out)])
+    result = runner.invoke(
+        app, ["generate", "--accounts", "300", "--months", "6", "--seed", "2", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "ceiling AUC" in result.output
     manifest = json.loads((out / "manifest.json").read_text())
@@ -51,8 +52,9 @@ def test_generate_then_validate(tmp_path: Path) -> None:
     assert "valid" in result.output
 
 
-def test_validate_damaged_copy_fails_naming_file_and_column(tmp_path: Path,
-                                                            book: tuple[Path, dict]) -> None:
+def test_validate_damaged_copy_fails_naming_file_and_column(
+    tmp_path: Path, book: tuple[Path, dict]
+) -> None:
     data = tmp_path / "damaged"
     shutil.copytree(book[0], data)
     part = data / "surveys" / "part-00000.parquet"

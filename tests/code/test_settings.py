@@ -74,8 +74,10 @@ def test_missing_explicit_config_is_an_error(tmp_path: Path) -> None:
 
 def test_importing_does_nothing(tmp_path: Path) -> None:
     """No module creates folders, reads config or sets tracking URIs when imported."""
-    code = ("import healthscore.cli, healthscore.pipeline, healthscore.settings, features.contract,"
-            " features.io, features.validation, features.synthetic.generator, training, serving,"
-            " monitoring")
+    code = (
+        "import healthscore.cli, healthscore.pipeline, healthscore.settings, features.contract,"
+        " features.io, features.validation, features.synthetic.generator, training, serving,"
+        " monitoring"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=tmp_path, check=True)
     assert list(tmp_path.iterdir()) == []

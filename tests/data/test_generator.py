@@ -1,4 +1,4 @@
-"""Expectations on the synthetic book of business: deterministic, realistic, imperfectly predictable."""
+"""Expectations on the synthetic book of business: deterministic, realistic, not too predictable."""
 
 from __future__ import annotations
 
@@ -126,13 +126,15 @@ def test_drift_shifts_recent_smb_usage_and_mid_market_price(tmp_path: Path) -> N
     assert u1["smb", True] < 0.75 * u0["smb", True]
     assert u1["mid_market", True] == pytest.approx(u0["mid_market", True], rel=0.1)
     changes = read_source(tmp_path / "drift", "plan_changes")
-    recent_mm_price = changes[(changes["change_type"] == "price_increase")
-                              & (changes["changed_at"] >= "2026-08-01")]
+    recent_mm_price = changes[
+        (changes["change_type"] == "price_increase") & (changes["changed_at"] >= "2026-08-01")
+    ]
     assert len(recent_mm_price) > 100
 
 
-def test_failed_run_leaves_previous_output_whole(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_run_leaves_previous_output_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "raw"
     generate_book(TINY, out, chunk_accounts=200)
     before = json.loads((out / "manifest.json").read_text())
@@ -154,9 +156,12 @@ def test_failed_run_leaves_previous_output_whole(tmp_path: Path,
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"accounts": 0}, "accounts"), ({"months": 0}, "months"),
-     ({"segment_mix": {"smb": 1.0}}, "segment_mix"),
-     ({"annual_churn": {"smb": 1.5, "mid_market": 0.1, "enterprise": 0.1}}, "annual_churn")],
+    [
+        ({"accounts": 0}, "accounts"),
+        ({"months": 0}, "months"),
+        ({"segment_mix": {"smb": 1.0}}, "segment_mix"),
+        ({"annual_churn": {"smb": 1.5, "mid_market": 0.1, "enterprise": 0.1}}, "annual_churn"),
+    ],
 )
 def test_bad_generator_config_names_the_field(kwargs: dict, field: str) -> None:
     with pytest.raises(ValueError, match=field):
