@@ -237,8 +237,8 @@ def demo(
 ) -> None:
     """Run the whole product on the embedded default, from raw data to results.
 
-    Today: generate a synthetic book of business into the workspace, then validate it. Each
-    stage added to healthscore joins this command.
+    Today: generate a synthetic book of business into the workspace, validate it, build the
+    feature store and load it online. Each stage added to healthscore joins this command.
 
     [bold]Example[/bold]: healthscore demo --accounts 2000
     """
@@ -261,18 +261,138 @@ def demo(
     _print_report(target, report, time.perf_counter() - t1)
     if not report.ok:
         raise typer.Exit(1)
+    console.rule("[bold]3. features[/bold]: daily snapshots, Feast definitions, online store")
+    with _bar() as bar:
+        task = bar.add_task("computing feature views", total=7)
+        pipeline.features_apply(
+            settings,
+            progress=lambda name, i, n: bar.update(
+                task, completed=i, total=n, description=f"feature view {name}"
+            ),
+        )
+    with console.status("materializing"):
+        day = pipeline.features_materialize(settings)
+    console.print(f"feature views in {settings.feature_dir}; online store as of {day}")
     console.rule("[bold]done[/bold]")
     console.print(
         f"Made in {time.perf_counter() - t0:.0f} s:\n"
         f"  raw sources      {target}/<source>/part-*.parquet\n"
         f"  manifest         {target / 'manifest.json'}\n"
-        f"  generator truth  {target / '_truth'} (latent health, true renewal odds)"
+        f"  generator truth  {target / '_truth'} (latent health, true renewal odds)\n"
+        f"  feature views    {settings.feature_dir}/<view>.parquet\n"
+        f"  feature store    {settings.feature_repo_dir} (Feast registry, online store)"
     )
     console.print(
-        "Next: [bold]healthscore validate --help[/bold], "
+        "Next: [bold]healthscore features show A0000001[/bold], "
         "[bold]healthscore generate --drift --out /tmp/drifted[/bold]; "
         "the data contract is in docs/data-contract.md."
     )
+
+
+features_app = typer.Typer(
+    help="The Feast feature store: build snapshots, load them online, inspect an account.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+app.add_typer(features_app, name="features")
+
+
+def _as_of(value: datetime | None):
+    return value.date() if value else None
+
+
+@features_app.command("apply")
+def features_apply(
+    ctx: typer.Context,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            help="Last day to compute snapshots for [default: end of the data].",
+            formats=["%Y-%m-%d"],
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Compute daily feature snapshots per health domain from the raw sources (DuckDB SQL in
+    features/sql/) and register the Feast definitions and the FeatureService account_health_v1.
+
+    [bold]Example[/bold]: healthscore features apply
+    """
+    from healthscore import pipeline
+
+    settings = ctx.obj.settings
+    t0 = time.perf_counter()
+    with _bar() as bar:
+        task = bar.add_task("computing feature views", total=7)
+        written = pipeline.features_apply(
+            settings,
+            as_of=_as_of(as_of),
+            progress=lambda name, i, n: bar.update(
+                task, completed=i, total=n, description=f"feature view {name}"
+            ),
+        )
+    console.print(
+        f"[green]✓[/green] {len(written)} feature views in {settings.feature_dir}, "
+        f"registered in {settings.feature_repo_dir} ({time.perf_counter() - t0:.0f} s)"
+    )
+
+
+@features_app.command("materialize")
+def features_materialize(
+    ctx: typer.Context,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            help="Serve the snapshots of this day [default: end of the data].",
+            formats=["%Y-%m-%d"],
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Load every active account's latest snapshot into the online store (SQLite or Redis).
+    Running it twice changes nothing.
+
+    [bold]Example[/bold]: healthscore features materialize --as-of 2026-10-31
+    """
+    from healthscore import pipeline
+
+    settings = ctx.obj.settings
+    with console.status("materializing"):
+        day = pipeline.features_materialize(settings, _as_of(as_of))
+    console.print(
+        f"[green]✓[/green] online store ({settings.stores.online_store}) holds the "
+        f"snapshots as of {day}"
+    )
+
+
+@features_app.command("show")
+def features_show(
+    ctx: typer.Context,
+    account_id: Annotated[str, typer.Argument(help="Account to show, e.g. A0000042.")],
+) -> None:
+    """Show an account's current (online) features, grouped by health domain.
+
+    [bold]Example[/bold]: healthscore features show A0000042
+    """
+    from healthscore import pipeline
+
+    df = pipeline.features_show(ctx.obj.settings, account_id)
+    if not df["found"].any():
+        err.print(
+            f"[red]error:[/red] account '{account_id}' is not in the online store "
+            "(unknown, no longer a customer, or not materialized yet)"
+        )
+        raise typer.Exit(1)
+    table = Table(title=f"Features of {account_id}", show_edge=False)
+    for col in ("domain", "feature", "value", "meaning"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for domain, group in df.groupby("domain", sort=False):
+        for i, (_, r) in enumerate(group.iterrows()):
+            v = r["value"]
+            text = "—" if v is None or v != v else (f"{v:,.2f}" if isinstance(v, float) else str(v))
+            table.add_row(str(domain) if i == 0 else "", r["feature"], text, r["meaning"])
+        table.add_section()
+    console.print(table)
 
 
 def run() -> None:  # console-script entry point

@@ -55,6 +55,13 @@ class GenerateSettings(_Section):
         return self
 
 
+class FeatureSettings(_Section):
+    """The feature store (`healthscore features ...`) and training sets."""
+
+    # Predict each renewal this many days before the renewal date.
+    lead_days: int = Field(90, ge=1, le=730)
+
+
 class StoreSettings(_Section):
     """Where state lives. The defaults are embedded (files under the workspace); the
     alternatives are production switches."""
@@ -62,7 +69,7 @@ class StoreSettings(_Section):
     online_store: Literal["sqlite", "redis"] = "sqlite"
     redis_connection: str = "127.0.0.1:6379"
     registry: Literal["file", "sql"] = "file"
-    registry_url: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+    registry_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     # None: an SQLite database inside the workspace.
     mlflow_tracking_uri: str | None = None
 
@@ -79,12 +86,23 @@ class Settings(BaseSettings):
 
     workspace: Path = Path(".healthscore")
     generate: GenerateSettings = GenerateSettings()
+    features: FeatureSettings = FeatureSettings()
     stores: StoreSettings = StoreSettings()
 
     @property
     def data_dir(self) -> Path:
         """The raw sources of the data contract."""
         return self.workspace / "data" / "raw"
+
+    @property
+    def feature_dir(self) -> Path:
+        """Daily snapshot tables, one per feature view (the offline store)."""
+        return self.workspace / "features"
+
+    @property
+    def feature_repo_dir(self) -> Path:
+        """Feast registry and SQLite online store."""
+        return self.workspace / "feature_repo"
 
     @property
     def mlflow_tracking_uri(self) -> str:

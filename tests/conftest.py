@@ -26,3 +26,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("HEALTHSCORE_"):
             monkeypatch.delenv(key)
+
+
+def require_service(host: str, port: int, name: str) -> None:
+    """Skip when a local server is absent — except under CI=true, where that is a failure."""
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except OSError as exc:
+        message = f"{name} is not reachable at {host}:{port} ({exc})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message}; CI=true requires it")
+        pytest.skip(message)

@@ -15,19 +15,26 @@ from typer.testing import CliRunner
 from healthscore.cli import app
 
 runner = CliRunner()
-COMMANDS = ["generate", "validate", "demo"]
+COMMANDS = [
+    "generate",
+    "validate",
+    "demo",
+    "features apply",
+    "features materialize",
+    "features show",
+]
 
 
 def test_root_help_lists_every_command() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
     for cmd in COMMANDS:
-        assert cmd in result.output
+        assert cmd.split()[0] in result.output
 
 
 @pytest.mark.parametrize("cmd", COMMANDS)
 def test_every_command_has_help_with_an_example(cmd: str) -> None:
-    result = runner.invoke(app, [cmd, "--help"])
+    result = runner.invoke(app, [*cmd.split(), "--help"])
     assert result.exit_code == 0
     assert "Example" in result.output and f"healthscore {cmd}" in result.output
 
@@ -74,6 +81,23 @@ def test_demo_runs_in_a_workspace(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert (ws / "data" / "raw" / "manifest.json").exists()
     assert str(ws / "data" / "raw") in result.output.replace("\n", "")
+    assert (ws / "features" / "usage.parquet").exists()
+    # The online store now answers for a live account, grouped by domain...
+    shown = runner.invoke(app, ["--workspace", str(ws), "features", "show", "A0000001"])
+    assert shown.exit_code == 0, shown.output
+    for domain in (
+        "usage",
+        "adoption",
+        "engagement",
+        "support",
+        "satisfaction",
+        "financial",
+        "contract",
+    ):
+        assert domain in shown.output
+    # ...and says clearly when it cannot.
+    missing = runner.invoke(app, ["--workspace", str(ws), "features", "show", "NOPE"])
+    assert missing.exit_code == 1 and "NOPE" in missing.output
 
 
 def test_bad_configuration_exits_2_with_the_field(tmp_path: Path) -> None:

@@ -1,0 +1,221 @@
+"""The Feast feature store: definitions, point-in-time training sets, materialization, online reads.
+
+Definitions are built in Python from `features.catalog` and applied programmatically (no `feast
+apply` importing a folder). Offline store: DuckDB over the snapshot Parquet files. Online store:
+SQLite by default, Redis by switch. Registry: a file by default, SQL (PostgreSQL) by switch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from features.catalog import FEATURE_SERVICE, VIEWS, feature_domains
+
+PROJECT = "healthscore"
+# Snapshots are daily; a value older than two days means the account stopped being a customer.
+SNAPSHOT_TTL = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where the feature store keeps its state. Built by the CLI from settings."""
+
+    repo_dir: Path  # registry file, SQLite online store
+    feature_dir: Path  # snapshot Parquet files (offline store)
+    online_store: str = "sqlite"
+    redis_connection: str = "127.0.0.1:6379"
+    registry: str = "file"
+    registry_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    project: str = PROJECT
+
+
+def _quiet_feast() -> None:
+    import feast  # noqa: F401  (feast resets warning filters on import; ours must come after)
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    os.environ.setdefault("TQDM_DISABLE", "1")
+
+
+def open_store(cfg: StoreConfig):  # -> feast.FeatureStore
+    """A FeatureStore for `cfg` (nothing is created until `apply`)."""
+    _quiet_feast()
+    from feast import FeatureStore, RepoConfig
+
+    repo = Path(cfg.repo_dir).resolve()
+    repo.mkdir(parents=True, exist_ok=True)
+    if cfg.registry == "sql":
+        registry: object = {
+            "registry_type": "sql",
+            "path": cfg.registry_url,
+            "cache_ttl_seconds": 60,
+            "sqlalchemy_config_kwargs": {"pool_pre_ping": True},
+        }
+    else:
+        registry = str(repo / "registry.db")
+    if cfg.online_store == "redis":
+        online: dict = {"type": "redis", "connection_string": cfg.redis_connection}
+    else:
+        online = {"type": "sqlite", "path": str(repo / "online.db")}
+    config = RepoConfig(
+        project=cfg.project,
+        provider="local",
+        registry=registry,
+        repo_path=repo,
+        offline_store={"type": "duckdb"},
+        online_store=online,
+        entity_key_serialization_version=3,
+        # Pull only the latest row per account when materializing (feast issue 5707).
+        materialization={"pull_latest_features": True},
+    )
+    return FeatureStore(config=config)
+
+
+def definitions(feature_dir: Path) -> list:
+    """Entity, one FeatureView per health domain and the FeatureService `account_health_v1`."""
+    _quiet_feast()
+    from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
+    from feast.types import Bool, Float64, Int64, String
+
+    dtypes = {"int": Int64, "float": Float64, "string": String, "bool": Bool}
+    # The customer account: every health score is about one.
+    account = Entity(
+        name="account",
+        join_keys=["account_id"],
+        value_type=ValueType.STRING,
+        description="A customer account",
+    )
+    views = []
+    for v in VIEWS:
+        source = FileSource(
+            name=f"{v.name}_snapshots",
+            path=str((Path(feature_dir) / f"{v.name}.parquet").resolve()),
+            timestamp_field="event_timestamp",
+        )
+        views.append(
+            FeatureView(
+                name=v.name,
+                entities=[account],
+                ttl=SNAPSHOT_TTL,
+                online=True,
+                source=source,
+                description=v.description,
+                tags={"domain": v.domain},
+                schema=[
+                    Field(
+                        name=f.name,
+                        dtype=dtypes[f.type],
+                        description=f.description,
+                        tags={"domain": v.domain},
+                    )
+                    for f in v.features
+                ],
+            )
+        )
+    # The contract between training, batch scoring and serving: add _v2, never edit a live one.
+    service = FeatureService(
+        name=FEATURE_SERVICE,
+        features=views,
+        description="Inputs of the account health model, all domains",
+    )
+    return [account, *views, service]
+
+
+def apply(store, feature_dir: Path) -> None:
+    """Register (or update) the definitions in the store's registry."""
+    store.apply(definitions(feature_dir))
+
+
+def feature_names(store) -> list[str]:
+    """The FeatureService's features, in order: the only feature list in the project."""
+    service = store.get_feature_service(FEATURE_SERVICE)
+    return [f.name for p in service.feature_view_projections for f in p.features]
+
+
+def _utc(d: date | datetime) -> datetime:
+    ts = pd.Timestamp(d)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
+
+
+def materialize(store, as_of: date) -> None:
+    """Load each account's snapshot as of the end of `as_of` into the online store.
+
+    Only the window the TTL covers is read, so a rerun writes the same rows (idempotent) and an
+    account that stopped being a customer is not served.
+    """
+    end = _utc(pd.Timestamp(as_of) + pd.Timedelta(days=1))
+    with contextlib.redirect_stdout(io.StringIO()):  # feast prints banners
+        store.materialize(start_date=end - SNAPSHOT_TTL, end_date=end)
+
+
+def label_events(
+    contracts: pd.DataFrame, lead_days: int, first_day: date | None = None
+) -> pd.DataFrame:
+    """Renewal decisions as training rows: predict at `lead_days` before the renewal date.
+
+    Returns account_id, event_timestamp (prediction time, UTC), contract_id, renewal_date and
+    `renewed` (True unless the outcome is churned). Decisions whose prediction time falls before
+    `first_day` (no features yet) are dropped.
+    """
+    decided = contracts.dropna(subset=["outcome"])
+    ts = pd.to_datetime(decided["end_date"]) - pd.Timedelta(days=lead_days)
+    out = pd.DataFrame(
+        {
+            "account_id": decided["account_id"].astype(str).to_numpy(),
+            "event_timestamp": ts.dt.tz_localize("UTC").to_numpy(),
+            "contract_id": decided["contract_id"].astype(str).to_numpy(),
+            "renewal_date": pd.to_datetime(decided["end_date"]).to_numpy(),
+            "renewed": (decided["outcome"] != "churned").to_numpy(),
+        }
+    )
+    out["event_timestamp"] = pd.to_datetime(out["event_timestamp"], utc=True)
+    if first_day is not None:
+        out = out[out["event_timestamp"] >= _utc(first_day)]
+    return out.sort_values("contract_id").reset_index(drop=True)
+
+
+def training_set(store, entity_df: pd.DataFrame) -> pd.DataFrame:
+    """Point-in-time correct features for each (account_id, event_timestamp) row of `entity_df`.
+
+    Extra columns (labels, ids) pass through. Rows come back sorted like the input's key order.
+    """
+    service = store.get_feature_service(FEATURE_SERVICE)
+    df = store.get_historical_features(entity_df=entity_df, features=service).to_df()
+    return df.sort_values(["account_id", "event_timestamp"]).reset_index(drop=True)
+
+
+def online_features(store, account_ids: list[str]) -> pd.DataFrame:
+    """The served features of each account; unknown accounts have `found` False."""
+    service = store.get_feature_service(FEATURE_SERVICE)
+    resp = store.get_online_features(
+        features=service, entity_rows=[{"account_id": a} for a in account_ids]
+    )
+    df = resp.to_df()
+    names = list(resp.proto.metadata.feature_names.val)
+    results = [r for name, r in zip(names, resp.proto.results, strict=True) if name != "account_id"]
+    # Statuses differ between online stores (Redis says PRESENT for unknown keys); a stored value
+    # always has an event timestamp, a missing entity never does.
+    df["found"] = [
+        any(r.event_timestamps[i].seconds > 0 for r in results) for i in range(len(account_ids))
+    ]
+    return df
+
+
+def describe(store, account_id: str) -> pd.DataFrame:
+    """One account's current features with domain and description, for `features show`."""
+    row = online_features(store, [account_id]).iloc[0]
+    domains = feature_domains()
+    descriptions = {f.name: f.description for v in VIEWS for f in v.features}
+    return pd.DataFrame(
+        [
+            {"domain": domains[n], "feature": n, "value": row[n], "meaning": descriptions[n]}
+            for n in feature_names(store)
+        ]
+    ).assign(found=bool(row["found"]))
