@@ -47,8 +47,9 @@ lock: $(STAMP)  ## re-resolve requirements/requirements.in into the lock file
 	$(UV) pip compile requirements/requirements.in -o $(LOCK) --python-version 3.11 \
 		--python-platform x86_64-unknown-linux-gnu
 
-docs: $(STAMP)  ## regenerate docs/data-contract.md from features/contract.py
+docs: $(STAMP)  ## regenerate docs/ from features/contract.py and features/catalog.py
 	$(BIN)/python -m features.contract > docs/data-contract.md
+	$(BIN)/python -m features.catalog > docs/features.md
 
 clean:  ## remove the workspace and caches (keeps .venv)
 	rm -rf .healthscore .pytest_cache .ruff_cache

@@ -178,3 +178,35 @@ FEATURE_SERVICE = "account_health_v1"
 def feature_domains() -> dict[str, str]:
     """Feature name -> health domain."""
     return {f.name: v.domain for v in VIEWS for f in v.features}
+
+
+def render_markdown() -> str:
+    """The feature reference, generated from the catalog (`make docs`)."""
+    lines = [
+        "# Features",
+        "",
+        "<!-- Generated from features/catalog.py by `make docs`; do not edit by hand. -->",
+        "",
+        f"The Feast FeatureService `{FEATURE_SERVICE}` serves every feature below: it is the",
+        "contract between training, batch scoring and serving. Each feature view holds one daily",
+        "snapshot per account, computed by `features/sql/<view>.sql` from the raw sources; the",
+        "snapshot of day D is stamped D+1 00:00 UTC and uses nothing recorded after D. Missing",
+        "stays missing (e.g. no NPS answer yet); `has_…` flags mark where absence means something.",
+        "",
+    ]
+    for v in VIEWS:
+        lines += [
+            f"## `{v.name}` — {v.domain}",
+            "",
+            v.description,
+            "",
+            "| feature | type | meaning |",
+            "|---|---|---|",
+        ]
+        lines += [f"| `{f.name}` | {f.type} | {f.description} |" for f in v.features]
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render_markdown())

@@ -51,6 +51,11 @@ def open_store(cfg: StoreConfig):  # -> feast.FeatureStore
 
     repo = Path(cfg.repo_dir).resolve()
     repo.mkdir(parents=True, exist_ok=True)
+    return FeatureStore(config=RepoConfig(repo_path=repo, **_config_dict(cfg)))
+
+
+def _config_dict(cfg: StoreConfig) -> dict:
+    repo = Path(cfg.repo_dir).resolve()
     if cfg.registry == "sql":
         registry: object = {
             "registry_type": "sql",
@@ -64,18 +69,32 @@ def open_store(cfg: StoreConfig):  # -> feast.FeatureStore
         online: dict = {"type": "redis", "connection_string": cfg.redis_connection}
     else:
         online = {"type": "sqlite", "path": str(repo / "online.db")}
-    config = RepoConfig(
-        project=cfg.project,
-        provider="local",
-        registry=registry,
-        repo_path=repo,
-        offline_store={"type": "duckdb"},
-        online_store=online,
-        entity_key_serialization_version=3,
+    return {
+        "project": cfg.project,
+        "provider": "local",
+        "registry": registry,
+        "offline_store": {"type": "duckdb"},
+        "online_store": online,
+        "entity_key_serialization_version": 3,
         # Pull only the latest row per account when materializing (feast issue 5707).
-        materialization={"pull_latest_features": True},
+        "materialization": {"pull_latest_features": True},
+    }
+
+
+def write_feature_store_yaml(cfg: StoreConfig) -> Path:
+    """Write the store's configuration as `feature_store.yaml` in the repo folder, so the
+    `feast` CLI can inspect it (`feast -c <repo> feature-services list`)."""
+    import yaml
+
+    path = Path(cfg.repo_dir) / "feature_store.yaml"
+    header = (
+        "# Written by `healthscore features apply` from healthscore.yaml; edit that instead.\n"
+        "# Feast expands ${VARS} in this file (without defaults), e.g. for a Redis password.\n"
     )
-    return FeatureStore(config=config)
+    tmp = path.with_suffix(".yaml.tmp")
+    tmp.write_text(header + yaml.safe_dump(_config_dict(cfg), sort_keys=False))
+    os.replace(tmp, path)
+    return path
 
 
 def definitions(feature_dir: Path) -> list:
@@ -128,9 +147,10 @@ def definitions(feature_dir: Path) -> list:
     return [account, *views, service]
 
 
-def apply(store, feature_dir: Path) -> None:
+def apply(store, cfg: StoreConfig) -> None:
     """Register (or update) the definitions in the store's registry."""
-    store.apply(definitions(feature_dir))
+    store.apply(definitions(cfg.feature_dir))
+    write_feature_store_yaml(cfg)
 
 
 def feature_names(store) -> list[str]:

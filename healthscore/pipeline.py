@@ -87,7 +87,7 @@ def features_apply(
         settings.data_dir, settings.feature_dir, as_of=as_of, progress=progress
     )
     cfg = store_config(settings)
-    store.apply(store.open_store(cfg), cfg.feature_dir)
+    store.apply(store.open_store(cfg), cfg)
     return written
 
 

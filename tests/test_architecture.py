@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from features.contract import render_markdown
+from features import catalog, contract
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,4 +21,9 @@ def test_import_direction_contracts_hold() -> None:
 
 def test_data_contract_doc_is_up_to_date() -> None:
     doc = (REPO / "docs" / "data-contract.md").read_text()
-    assert doc.strip() == render_markdown().strip(), "run `make docs` and commit the result"
+    assert doc.strip() == contract.render_markdown().strip(), "run `make docs` and commit it"
+
+
+def test_feature_doc_is_up_to_date() -> None:
+    doc = (REPO / "docs" / "features.md").read_text()
+    assert doc.strip() == catalog.render_markdown().strip(), "run `make docs` and commit it"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -32,7 +34,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict:
     engineering.build_feature_tables(data, root / "features")
     cfg = fs.StoreConfig(repo_dir=root / "repo", feature_dir=root / "features")
     store = fs.open_store(cfg)
-    fs.apply(store, cfg.feature_dir)
+    fs.apply(store, cfg)
     first_day = engineering.data_window(engineering.connect(data))[0]
     events = fs.label_events(read_source(data, "contracts"), LEAD, first_day=first_day)
     return {"root": root, "data": data, "cfg": cfg, "store": store, "events": events}
@@ -57,6 +59,18 @@ def test_feature_service_is_the_catalog(built: dict) -> None:
     for proj in service.feature_view_projections:
         for f in proj.features:
             assert f.description and f.tags["domain"] == proj.name
+
+
+def test_feast_cli_reads_the_written_config(built: dict) -> None:
+    feast = Path(sys.executable).parent / "feast"
+    out = subprocess.run(
+        [feast, "-c", str(built["cfg"].repo_dir), "feature-services", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "account_health_v1" in out.stdout
 
 
 def test_training_set_equals_a_brute_force_as_of_join(built: dict) -> None:
