@@ -20,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 CASES = {
     "generate": "bench_generate.py",
     "validate": "bench_validate.py",
+    "features": "bench_features.py",
 }
 
 

@@ -262,14 +262,7 @@ def demo(
     if not report.ok:
         raise typer.Exit(1)
     console.rule("[bold]3. features[/bold]: daily snapshots, Feast definitions, online store")
-    with _bar() as bar:
-        task = bar.add_task("computing feature views", total=7)
-        pipeline.features_apply(
-            settings,
-            progress=lambda name, i, n: bar.update(
-                task, completed=i, total=n, description=f"feature view {name}"
-            ),
-        )
+    _build_features(settings)
     with console.status("materializing"):
         day = pipeline.features_materialize(settings)
     console.print(f"feature views in {settings.feature_dir}; online store as of {day}")
@@ -301,16 +294,31 @@ def _as_of(value: datetime | None):
     return value.date() if value else None
 
 
+def _date_option(help_text: str):  # -> typer.models.OptionInfo
+    return typer.Option(help=help_text, formats=["%Y-%m-%d"], show_default=False)
+
+
+def _build_features(settings: Settings, as_of=None) -> dict:
+    """Feature snapshots + Feast definitions, with a progress bar over the views."""
+    from healthscore import pipeline
+
+    with _bar() as bar:
+        task = bar.add_task("computing feature views", total=7)
+        return pipeline.features_apply(
+            settings,
+            as_of=as_of,
+            progress=lambda name, i, n: bar.update(
+                task, completed=i, total=n, description=f"feature view {name}"
+            ),
+        )
+
+
 @features_app.command("apply")
 def features_apply(
     ctx: typer.Context,
     as_of: Annotated[
         datetime | None,
-        typer.Option(
-            help="Last day to compute snapshots for [default: end of the data].",
-            formats=["%Y-%m-%d"],
-            show_default=False,
-        ),
+        _date_option("Last day to compute snapshots for [default: end of the data]."),
     ] = None,
 ) -> None:
     """Compute daily feature snapshots per health domain from the raw sources (DuckDB SQL in
@@ -318,19 +326,10 @@ def features_apply(
 
     [bold]Example[/bold]: healthscore features apply
     """
-    from healthscore import pipeline
 
     settings = ctx.obj.settings
     t0 = time.perf_counter()
-    with _bar() as bar:
-        task = bar.add_task("computing feature views", total=7)
-        written = pipeline.features_apply(
-            settings,
-            as_of=_as_of(as_of),
-            progress=lambda name, i, n: bar.update(
-                task, completed=i, total=n, description=f"feature view {name}"
-            ),
-        )
+    written = _build_features(settings, _as_of(as_of))
     console.print(
         f"[green]✓[/green] {len(written)} feature views in {settings.feature_dir}, "
         f"registered in {settings.feature_repo_dir} ({time.perf_counter() - t0:.0f} s)"
@@ -341,12 +340,7 @@ def features_apply(
 def features_materialize(
     ctx: typer.Context,
     as_of: Annotated[
-        datetime | None,
-        typer.Option(
-            help="Serve the snapshots of this day [default: end of the data].",
-            formats=["%Y-%m-%d"],
-            show_default=False,
-        ),
+        datetime | None, _date_option("Serve the snapshots of this day [default: end of the data].")
     ] = None,
 ) -> None:
     """Load every active account's latest snapshot into the online store (SQLite or Redis).
