@@ -50,9 +50,17 @@ def connect(data_dir: Path, threads: int | None = None) -> duckdb.DuckDBPyConnec
 
 
 def data_window(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
-    """First and last day of product usage: the period features can describe."""
-    start, end = con.execute("SELECT min(date)::date, max(date)::date FROM usage").fetchone()
-    if start is None:
+    """The period features can describe: from the earliest recorded activity in any source (so
+    answers, invoices or tickets older than the usage history still count) to the last usage day.
+    """
+    firsts = " UNION ALL ".join(
+        f"SELECT min({s.time_column})::date AS d FROM {s.name}"
+        for s in contract.SOURCES.values()
+        if s.time_column and s.name != "contracts"
+    )
+    start = con.execute(f"SELECT min(d) FROM ({firsts})").fetchone()[0]
+    end = con.execute("SELECT max(date)::date FROM usage").fetchone()[0]
+    if end is None:
         raise ValueError("usage: no rows, so there is no period to compute features for")
     return start, end
 

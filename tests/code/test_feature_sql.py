@@ -1,0 +1,187 @@
+"""Feature SQL on a hand-written account: each value checked against arithmetic done by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.engineering import build_feature_tables
+from features.io import write_parquet
+
+T = pd.Timestamp
+
+
+def _write(folder: Path) -> None:
+    days = pd.date_range("2026-01-01", "2026-01-10", freq="D")
+    tables = {
+        "accounts": pd.DataFrame(
+            {
+                "account_id": ["acme"],
+                "account_name": ["Acme Corp"],
+                "segment": ["mid_market"],
+                "industry": ["software"],
+                "region": ["EMEA"],
+                "csm_owner": ["Maya Chen"],
+                "created_at": [T("2025-01-01 09:00")],
+            }
+        ),
+        "contracts": pd.DataFrame(
+            {
+                "contract_id": ["c1"],
+                "account_id": ["acme"],
+                "start_date": [T("2025-01-01")],
+                "end_date": [T("2026-12-31")],
+                "term_months": [24],
+                "arr": [50_000.0],
+                "seats": [20],
+                "outcome": [None],
+            }
+        ),
+        # Active users 1..10 on Jan 1..10; no logins on Jan 9 and 10.
+        "usage": pd.DataFrame(
+            {
+                "account_id": "acme",
+                "date": days,
+                "active_users": range(1, 11),
+                "logins": [2] * 8 + [0, 0],
+                "sessions": 3,
+                "key_feature_events": 4,
+                "distinct_features_used": 5,
+                "seats_used": 15,
+            }
+        ),
+        "engagement": pd.DataFrame(
+            {
+                "event_id": ["e1", "e2", "e3", "e4"],
+                "account_id": "acme",
+                "occurred_at": [
+                    T("2026-01-02 10:00"),
+                    T("2026-01-02 11:00"),
+                    T("2026-01-05 10:00"),
+                    T("2026-01-06 10:00"),
+                ],
+                "event_type": ["email_sent", "email_opened", "email_sent", "business_review"],
+            }
+        ),
+        "enablement": pd.DataFrame(
+            {
+                "event_id": ["n1"],
+                "account_id": ["acme"],
+                "occurred_at": [T("2026-01-03 15:00")],
+                "event_type": ["training_completed"],
+                "users": [4],
+            }
+        ),
+        # A sev-1 ticket resolved after 10 h, and one still open at the end.
+        "tickets": pd.DataFrame(
+            {
+                "ticket_id": ["t1", "t2"],
+                "account_id": "acme",
+                "opened_at": [T("2026-01-04 08:00"), T("2026-01-08 08:00")],
+                "first_response_at": [T("2026-01-04 09:00"), pd.NaT],
+                "resolved_at": [T("2026-01-04 18:00"), pd.NaT],
+                "severity": [1, 3],
+                "category": ["outage", "how_to"],
+                "escalated": [True, False],
+                "csat": pd.array([4, None], dtype="Int64"),
+            }
+        ),
+        # NPS 6 then 9 (answered Jan 7); a CSAT survey never answered.
+        "surveys": pd.DataFrame(
+            {
+                "survey_id": ["s1", "s2", "s3"],
+                "account_id": "acme",
+                "sent_at": [T("2025-06-01"), T("2026-01-05"), T("2026-01-06")],
+                "responded_at": [T("2025-06-02"), T("2026-01-07 12:00"), pd.NaT],
+                "survey_type": ["nps", "nps", "csat"],
+                "nps": pd.array([6, 9, None], dtype="Int64"),
+                "csat": pd.array([None, None, None], dtype="Int64"),
+                "respondent_role": ["champion", "executive", "admin"],
+            }
+        ),
+        # Due Jan 2, paid Jan 7: 5 days late.
+        "invoices": pd.DataFrame(
+            {
+                "invoice_id": ["i1"],
+                "account_id": ["acme"],
+                "issued_at": [T("2025-12-01")],
+                "due_at": [T("2026-01-02")],
+                "paid_at": [T("2026-01-07")],
+                "amount": [25_000.0],
+                "discount_pct": [10.0],
+                "failed_payments": [1],
+            }
+        ),
+        "plan_changes": pd.DataFrame(
+            {
+                "change_id": ["p1"],
+                "account_id": ["acme"],
+                "changed_at": [T("2026-01-09")],
+                "change_type": ["price_increase"],
+                "arr_before": [50_000.0],
+                "arr_after": [55_000.0],
+            }
+        ),
+    }
+    for name, df in tables.items():
+        write_parquet(df, folder / f"{name}.parquet")
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.Series]:
+    """Every feature of `acme` on Jan 10 (event_timestamp Jan 11 00:00), and on Jan 5."""
+    root = tmp_path_factory.mktemp("tiny")
+    _write(root / "raw")
+    written = build_feature_tables(root / "raw", root / "features")
+    rows: dict[str, pd.Series] = {}
+    for day in ("2026-01-11", "2026-01-05"):
+        merged: dict = {}
+        for path in written.values():
+            df = pd.read_parquet(path)
+            merged.update(df[df["event_timestamp"] == T(day)].iloc[0].to_dict())
+        rows[day] = pd.Series(merged)
+    return rows
+
+
+def test_usage_windows(snapshot: dict[str, pd.Series]) -> None:
+    s = snapshot["2026-01-11"]
+    assert s["active_users_7d"] == pytest.approx(sum(range(4, 11)) / 7)
+    assert s["active_users_30d"] == pytest.approx(5.5)  # only 10 days of data: missing != zero
+    assert s["seat_utilisation_30d"] == pytest.approx(5.5 / 20)
+    assert s["logins_30d"] == 16 and s["key_feature_events_30d"] == 40
+    assert s["days_since_last_login"] == 2  # last login Jan 8
+    assert s["usage_days_reported_30d"] == 10
+    assert pd.isna(s["active_users_trend_30d_vs_prior_60d"])  # no prior period yet
+
+
+def test_support_counts_and_backlog(snapshot: dict[str, pd.Series]) -> None:
+    s = snapshot["2026-01-11"]
+    assert (s["tickets_90d"], s["sev1_tickets_90d"], s["escalations_90d"]) == (2, 1, 1)
+    assert s["open_tickets"] == 1
+    assert s["mean_hours_to_resolve_90d"] == pytest.approx(10.0)
+    assert s["ticket_csat_90d"] == pytest.approx(4.0) and s["has_tickets_90d"]
+
+
+def test_satisfaction_knows_only_answers_given(snapshot: dict[str, pd.Series]) -> None:
+    now, before = snapshot["2026-01-11"], snapshot["2026-01-05"]
+    assert (now["nps_latest"], now["nps_change"], now["days_since_last_nps"]) == (9, 3, 3)
+    # On Jan 4 the second answer did not exist yet.
+    assert before["nps_latest"] == 6
+    assert now["survey_response_rate_365d"] == pytest.approx(2 / 3)
+
+
+def test_financial_engagement_adoption_contract(snapshot: dict[str, pd.Series]) -> None:
+    now, before = snapshot["2026-01-11"], snapshot["2026-01-05"]
+    assert now["late_invoices_180d"] == 1 and now["mean_days_late_180d"] == pytest.approx(5)
+    assert before["overdue_unpaid_invoices"] == 1 and now["overdue_unpaid_invoices"] == 0
+    assert before["late_invoices_180d"] == 0  # lateness is known once paid
+    assert now["price_increases_365d"] == 1 and now["failed_payments_180d"] == 1
+    assert now["arr"] == 50_000.0
+    assert now["emails_sent_90d"] == 2 and now["email_open_rate_90d"] == pytest.approx(0.5)
+    assert now["business_reviews_365d"] == 1 and now["days_since_last_business_review"] == 4
+    assert now["trainings_90d"] == 1 and now["users_trained_365d"] == 4
+    assert now["segment"] == "mid_market" and now["term_months"] == 24
+    assert now["days_to_renewal"] == (T("2026-12-31") - T("2026-01-10")).days
+    assert now["tenure_days"] == (T("2026-01-10") - T("2025-01-01")).days
