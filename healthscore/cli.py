@@ -56,7 +56,7 @@ def main(
         typer.Option(
             "--workspace",
             "-w",
-            help="Folder holding all state [default: ./.healthscore].",
+            help="Folder holding all state \\[default: ./.healthscore].",
             show_default=False,
         ),
     ] = None,
@@ -65,7 +65,7 @@ def main(
         typer.Option(
             "--config",
             "-c",
-            help="Configuration file [default: ./healthscore.yaml if present].",
+            help="Configuration file \\[default: ./healthscore.yaml if present].",
             show_default=False,
         ),
     ] = None,
@@ -112,7 +112,7 @@ def generate(
     ] = False,
     out: Annotated[
         Path | None,
-        typer.Option(help="Output folder [default: <workspace>/data/raw].", show_default=False),
+        typer.Option(help="Output folder \\[default: <workspace>/data/raw].", show_default=False),
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Processes to use.", min=1)] = None,
 ) -> None:
@@ -175,7 +175,7 @@ def validate(
     data_dir: Annotated[
         Path | None,
         typer.Argument(
-            help="Folder of raw sources [default: <workspace>/data/raw].", show_default=False
+            help="Folder of raw sources \\[default: <workspace>/data/raw].", show_default=False
         ),
     ] = None,
 ) -> None:
@@ -318,7 +318,7 @@ def features_apply(
     ctx: typer.Context,
     as_of: Annotated[
         datetime | None,
-        _date_option("Last day to compute snapshots for [default: end of the data]."),
+        _date_option("Last day to compute snapshots for \\[default: end of the data]."),
     ] = None,
 ) -> None:
     """Compute daily feature snapshots per health domain from the raw sources (DuckDB SQL in
@@ -340,7 +340,8 @@ def features_apply(
 def features_materialize(
     ctx: typer.Context,
     as_of: Annotated[
-        datetime | None, _date_option("Serve the snapshots of this day [default: end of the data].")
+        datetime | None,
+        _date_option("Serve the snapshots of this day \\[default: end of the data]."),
     ] = None,
 ) -> None:
     """Load every active account's latest snapshot into the online store (SQLite or Redis).

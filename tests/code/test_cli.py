@@ -107,3 +107,8 @@ def test_bad_configuration_exits_2_with_the_field(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "generate.accounts" in result.output
     assert not (tmp_path / "x").exists()
+
+
+def test_help_shows_defaults_that_markup_could_swallow() -> None:
+    result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert "[default: ./.healthscore]" in result.output
