@@ -9,6 +9,7 @@ a prediction made at time T only ever sees snapshots of days that had ended by T
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable
 from datetime import date
@@ -28,12 +29,19 @@ def _sql(name: str) -> str:
     return resources.files("features").joinpath("sql", f"{name}.sql").read_text()
 
 
-def connect(data_dir: Path, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per raw source of the data contract."""
+def connect(
+    data_dir: Path, memory_limit: str | None = None, spill_dir: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with one view per raw source of the data contract.
+
+    With `memory_limit` (e.g. "8GB") DuckDB spills to `spill_dir` instead of growing past it.
+    """
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    if threads:
-        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if spill_dir:
+        con.execute(f"SET temp_directory = '{Path(spill_dir).resolve()}'")
     for name, source in contract.SOURCES.items():
         files = [str(f) for f in source_files(source_path(Path(data_dir), name))]
         # Exports often store dates as timestamps; the SQL relies on the contract's types.
@@ -91,11 +99,16 @@ def build_feature_tables(
     out_dir: Path,
     as_of: date | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    memory_limit: str | None = None,
 ) -> dict[str, Path]:
-    """Compute every feature view's daily snapshots into `out_dir/<view>.parquet` (atomically)."""
+    """Compute every feature view's daily snapshots into `out_dir/<view>.parquet` (atomically).
+
+    `memory_limit` caps DuckDB's memory (it spills to `out_dir/.spill`, removed afterwards).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    con = connect(data_dir)
+    spill = out_dir / ".spill"
+    con = connect(data_dir, memory_limit=memory_limit, spill_dir=spill if memory_limit else None)
     build_grid(con, as_of)
     written: dict[str, Path] = {}
     for i, view in enumerate(VIEWS):
@@ -115,4 +128,5 @@ def build_feature_tables(
     if progress:
         progress("done", len(VIEWS), len(VIEWS))
     con.close()
+    shutil.rmtree(spill, ignore_errors=True)
     return written

@@ -84,7 +84,11 @@ def features_apply(
     from features import engineering, store
 
     written = engineering.build_feature_tables(
-        settings.data_dir, settings.feature_dir, as_of=as_of, progress=progress
+        settings.data_dir,
+        settings.feature_dir,
+        as_of=as_of,
+        progress=progress,
+        memory_limit=settings.features.duckdb_memory_limit,
     )
     cfg = store_config(settings)
     store.apply(store.open_store(cfg), cfg)

@@ -60,6 +60,8 @@ class FeatureSettings(_Section):
 
     # Predict each renewal this many days before the renewal date.
     lead_days: int = Field(90, ge=1, le=730)
+    # Cap on DuckDB's memory while building features; beyond it DuckDB spills to disk.
+    duckdb_memory_limit: str = Field("8GB", pattern=r"^\d+(\.\d+)?\s*(MB|GB|TB)$")
 
 
 class StoreSettings(_Section):
