@@ -31,6 +31,17 @@ RESPONDENT_ROLES = ("executive", "champion", "admin", "end_user")
 PLAN_CHANGES = ("upgrade", "downgrade", "seats_added", "seats_removed", "price_increase")
 
 
+def check_per_segment(name: str, values: dict[str, float], shares: bool = False) -> None:
+    """Raise ValueError naming `name` unless it has one value per segment (shares: sum to 1)."""
+    if set(values) != set(SEGMENTS):
+        raise ValueError(
+            f"{name}: needs exactly the segments {', '.join(SEGMENTS)}, got "
+            f"{', '.join(sorted(values))}"
+        )
+    if shares and abs(sum(values.values()) - 1) > 1e-6:
+        raise ValueError(f"{name}: shares must sum to 1")
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of a source: its logical type, meaning and the values it may take."""

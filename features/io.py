@@ -39,9 +39,8 @@ def source_files(path: Path) -> list[Path]:
     return sorted(p for p in path.glob("*.parquet") if not p.name.startswith((".", "_")))
 
 
-def _pandas_type(field: pa.Field) -> object | None:
+def _pandas_type(t: pa.DataType) -> object | None:
     """Map Arrow types to the pandas dtypes validation expects (lossless widening only)."""
-    t = field.type
     if pa.types.is_integer(t):
         return pd.Int64Dtype()
     if pa.types.is_boolean(t):
@@ -52,9 +51,7 @@ def _pandas_type(field: pa.Field) -> object | None:
 def read_table(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """Read one Parquet file into pandas with nullable ints/bools and naive-UTC timestamps."""
     table = pq.read_table(path, columns=columns)
-    df = table.to_pandas(
-        types_mapper=lambda t: _pandas_type(pa.field("x", t)), date_as_object=False
-    )
+    df = table.to_pandas(types_mapper=_pandas_type, date_as_object=False)
     for name in df.columns:
         col = df[name]
         if isinstance(col.dtype, pd.DatetimeTZDtype):

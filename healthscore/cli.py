@@ -85,6 +85,17 @@ def _bar() -> Progress:
     )
 
 
+def _generate(settings: Settings, total: int, **kwargs: object) -> tuple[Path, dict]:
+    """Generate the book of business with a progress bar over accounts."""
+    from healthscore import pipeline
+
+    with _bar() as bar:
+        task = bar.add_task("generating accounts", total=total)
+        return pipeline.generate(
+            settings, progress=lambda done, _: bar.update(task, completed=done), **kwargs
+        )
+
+
 def _human(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024:
@@ -124,24 +135,15 @@ def generate(
 
     [bold]Example[/bold]: healthscore generate --accounts 10000 --seed 7 --out data/book
     """
-    from healthscore import pipeline
-
     settings = ctx.obj.settings
     overrides = dict(
         accounts=accounts, seed=seed, months=months, end_date=end_date.date() if end_date else None
     )
     total = accounts or settings.generate.accounts
     try:
-        with _bar() as bar:
-            task = bar.add_task("generating accounts", total=total)
-            target, manifest = pipeline.generate(
-                settings,
-                out=out,
-                drift=drift,
-                workers=workers,
-                progress=lambda done, _: bar.update(task, completed=done),
-                **overrides,
-            )
+        target, manifest = _generate(
+            settings, total, out=out, drift=drift, workers=workers, **overrides
+        )
     except ValueError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -248,11 +250,7 @@ def demo(
     t0 = time.perf_counter()
     console.rule("[bold]1. generate[/bold] a synthetic book of business")
     total = accounts or settings.generate.accounts
-    with _bar() as bar:
-        task = bar.add_task("generating accounts", total=total)
-        target, manifest = pipeline.generate(
-            settings, accounts=accounts, progress=lambda d, _: bar.update(task, completed=d)
-        )
+    target, manifest = _generate(settings, total, accounts=accounts)
     _print_manifest(target, manifest)
     console.rule("[bold]2. validate[/bold] it against the data contract")
     t1 = time.perf_counter()

@@ -19,18 +19,7 @@ def generator_config(
     settings: Settings, drift: bool = False, **overrides: object
 ) -> GeneratorConfig:
     """The generator's arguments from the `generate` section, with CLI overrides applied."""
-    g = settings.generate
-    values = dict(
-        accounts=g.accounts,
-        months=g.months,
-        seed=g.seed,
-        end_date=g.end_date,
-        drift=drift,
-        drift_months=g.drift_months,
-        segment_mix=dict(g.segment_mix),
-        annual_churn=dict(g.annual_churn),
-        new_logo_share=g.new_logo_share,
-    )
+    values = settings.generate.model_dump(exclude={"workers"}) | {"drift": drift}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return GeneratorConfig(**values)
 

@@ -20,8 +20,9 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from features.contract import check_per_segment
+
 DEFAULT_CONFIG = Path("healthscore.yaml")
-SEGMENTS = ("smb", "mid_market", "enterprise")
 
 
 class _Section(BaseModel):
@@ -43,15 +44,8 @@ class GenerateSettings(_Section):
 
     @model_validator(mode="after")
     def _segments(self) -> GenerateSettings:
-        for name in ("segment_mix", "annual_churn"):
-            keys = set(getattr(self, name))
-            if keys != set(SEGMENTS):
-                raise ValueError(
-                    f"{name} needs exactly the keys {', '.join(SEGMENTS)}, got "
-                    f"{', '.join(sorted(keys))}"
-                )
-        if abs(sum(self.segment_mix.values()) - 1) > 1e-6:
-            raise ValueError("segment_mix shares must sum to 1")
+        check_per_segment("segment_mix", self.segment_mix, shares=True)
+        check_per_segment("annual_churn", self.annual_churn)
         return self
 
 

@@ -7,6 +7,7 @@ bounded for a million accounts. The whole output folder appears atomically.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -59,14 +60,8 @@ class GeneratorConfig:
             raise ValueError("months: must be between 1 and 120")
         if self.drift and self.drift_months >= self.months:
             raise ValueError("drift_months: must be shorter than months")
-        for name in ("segment_mix", "annual_churn"):
-            value = getattr(self, name)
-            if set(value) != set(contract.SEGMENTS):
-                raise ValueError(
-                    f"{name}: needs exactly the segments {', '.join(contract.SEGMENTS)}"
-                )
-        if abs(sum(self.segment_mix.values()) - 1) > 1e-6:
-            raise ValueError("segment_mix: shares must sum to 1")
+        contract.check_per_segment("segment_mix", self.segment_mix, shares=True)
+        contract.check_per_segment("annual_churn", self.annual_churn)
         if not all(0 < v < 1 for v in self.annual_churn.values()):
             raise ValueError("annual_churn: each rate must be strictly between 0 and 1")
 
@@ -157,20 +152,16 @@ def generate_book(
     n_chunks = -(-cfg.accounts // size)
     counts: dict[str, int] = {}
     with atomic_directory(Path(out)) as tmp:
-        if workers > 1 and n_chunks > 1:
-            ctx = get_context("forkserver")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = [
-                    pool.submit(_simulate_chunk, cfg, alpha, i, size, str(tmp))
-                    for i in range(n_chunks)
-                ]
-                for i, fut in enumerate(futures):
-                    _add(counts, fut.result())
-                    if progress:
-                        progress(min(cfg.accounts, (i + 1) * size), cfg.accounts)
-        else:
-            for i in range(n_chunks):
-                _add(counts, _simulate_chunk(cfg, alpha, i, size, str(tmp)))
+        args = [(cfg, alpha, i, size, str(tmp)) for i in range(n_chunks)]
+        with contextlib.ExitStack() as stack:
+            if workers > 1 and n_chunks > 1:
+                ctx = get_context("forkserver")
+                pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=ctx))
+                results = pool.map(_simulate_chunk, *zip(*args, strict=True))
+            else:
+                results = (_simulate_chunk(*a) for a in args)
+            for i, part in enumerate(results):  # in chunk order either way
+                _add(counts, part)
                 if progress:
                     progress(min(cfg.accounts, (i + 1) * size), cfg.accounts)
         manifest = _manifest(cfg, tmp, counts, time.perf_counter() - t0)
