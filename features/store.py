@@ -132,7 +132,7 @@ def definitions(feature_dir: Path) -> list:
                         name=f.name,
                         dtype=dtypes[f.type],
                         description=f.description,
-                        tags={"domain": v.domain},
+                        tags={"domain": v.domain, "direction": str(f.direction)},
                     )
                     for f in v.features
                 ],
