@@ -138,9 +138,9 @@ VIEWS: tuple[View, ...] = (
             _f("escalations_90d", "int", "escalated tickets opened in the last 90 days", -1),
             _f("open_tickets", "int", "tickets open (unresolved)", -1),
             _f(
-                "mean_hours_to_resolve_90d",
+                "median_hours_to_resolve_90d",
                 "float",
-                "mean hours to resolve tickets resolved in the last 90 days",
+                "median hours to resolve the tickets resolved in the last 90 days",
                 -1,
             ),
             _f("ticket_csat_90d", "float", "mean ticket satisfaction (1-5), last 90 days", +1),

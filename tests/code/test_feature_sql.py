@@ -74,18 +74,40 @@ def _write(folder: Path) -> None:
                 "users": [4],
             }
         ),
-        # A sev-1 ticket resolved after 10 h, and one still open at the end.
+        # Resolution hours: t0 1 h (Oct 12, just outside the 90 days of Jan 10), t1 10 h (sev 1,
+        # Jan 4), t4 2 h (Jan 6), t3 48 h and t5 144 h (both Jan 7); t2 is still open.
         "tickets": pd.DataFrame(
             {
-                "ticket_id": ["t1", "t2"],
+                "ticket_id": ["t0", "t1", "t2", "t3", "t4", "t5"],
                 "account_id": "acme",
-                "opened_at": [T("2026-01-04 08:00"), T("2026-01-08 08:00")],
-                "first_response_at": [T("2026-01-04 09:00"), pd.NaT],
-                "resolved_at": [T("2026-01-04 18:00"), pd.NaT],
-                "severity": [1, 3],
-                "category": ["outage", "how_to"],
-                "escalated": [True, False],
-                "csat": pd.array([4, None], dtype="Int64"),
+                "opened_at": [
+                    T("2025-10-12 00:00"),
+                    T("2026-01-04 08:00"),
+                    T("2026-01-08 08:00"),
+                    T("2026-01-05 09:00"),
+                    T("2026-01-06 10:00"),
+                    T("2026-01-01 09:00"),
+                ],
+                "first_response_at": [
+                    T("2025-10-12 00:30"),
+                    T("2026-01-04 09:00"),
+                    pd.NaT,
+                    T("2026-01-05 10:00"),
+                    T("2026-01-06 11:00"),
+                    T("2026-01-01 10:00"),
+                ],
+                "resolved_at": [
+                    T("2025-10-12 01:00"),
+                    T("2026-01-04 18:00"),
+                    pd.NaT,
+                    T("2026-01-07 09:00"),
+                    T("2026-01-06 12:00"),
+                    T("2026-01-07 09:00"),
+                ],
+                "severity": [3, 1, 3, 2, 3, 3],
+                "category": ["how_to", "outage", "how_to", "bug", "how_to", "bug"],
+                "escalated": [False, True, False, False, False, False],
+                "csat": pd.array([None, 4, None, None, None, None], dtype="Int64"),
             }
         ),
         # NPS 6 then 9 (answered Jan 7); a CSAT survey never answered.
@@ -131,12 +153,13 @@ def _write(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.Series]:
-    """Every feature of `acme` on Jan 10 (event_timestamp Jan 11 00:00), and on Jan 5."""
+    """Every feature of `acme` on Jan 10 (event_timestamp Jan 11 00:00), Jan 6, Jan 4 and on
+    2025-09-30 (before any ticket or usage)."""
     root = tmp_path_factory.mktemp("tiny")
     _write(root / "raw")
     written = build_feature_tables(root / "raw", root / "features")
     rows: dict[str, pd.Series] = {}
-    for day in ("2026-01-11", "2026-01-05"):
+    for day in ("2026-01-11", "2026-01-07", "2026-01-05", "2025-10-01"):
         merged: dict = {}
         for path in written.values():
             df = pd.read_parquet(path)
@@ -158,10 +181,21 @@ def test_usage_windows(snapshot: dict[str, pd.Series]) -> None:
 
 def test_support_counts_and_backlog(snapshot: dict[str, pd.Series]) -> None:
     s = snapshot["2026-01-11"]
-    assert (s["tickets_90d"], s["sev1_tickets_90d"], s["escalations_90d"]) == (2, 1, 1)
+    assert (s["tickets_90d"], s["sev1_tickets_90d"], s["escalations_90d"]) == (5, 1, 1)
     assert s["open_tickets"] == 1
-    assert s["mean_hours_to_resolve_90d"] == pytest.approx(10.0)
     assert s["ticket_csat_90d"] == pytest.approx(4.0) and s["has_tickets_90d"]
+
+
+def test_median_hours_to_resolve(snapshot: dict[str, pd.Series]) -> None:
+    # Jan 10: the 90 days are Oct 13 .. Jan 10, so t0 (Oct 12) is out; t3 and t5 were resolved on
+    # the same day. Even count: hours 2, 10, 48, 144 -> (10 + 48) / 2 (the mean would be 51).
+    assert snapshot["2026-01-11"]["median_hours_to_resolve_90d"] == pytest.approx(29.0)
+    # Jan 6: t0, t1, t4 -> hours 1, 2, 10 -> 2 (odd count).
+    assert snapshot["2026-01-07"]["median_hours_to_resolve_90d"] == pytest.approx(2.0)
+    # Jan 4: t0 (Oct 12 is inside Oct 7 .. Jan 4) and t1 -> (1 + 10) / 2.
+    assert snapshot["2026-01-05"]["median_hours_to_resolve_90d"] == pytest.approx(5.5)
+    # No ticket resolved yet: missing, not zero.
+    assert pd.isna(snapshot["2025-10-01"]["median_hours_to_resolve_90d"])
 
 
 def test_satisfaction_knows_only_answers_given(snapshot: dict[str, pd.Series]) -> None:
