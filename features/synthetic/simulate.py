@@ -173,13 +173,15 @@ class Chunk:
             week_end = np.clip((end[idx] - win.start) // 7, 0, win.weeks - 1)
             h_end = window_mean(h_cum, idx, week_end, 8)
             recent_price = window_mean(price_cum, idx, week_end, 26) > 0
-            logit = (
+            known = (
                 self.alpha[self.seg[idx], (term[idx] == 1).astype(int)]
                 + BETA * h_end
                 + PRICE_EFFECT * recent_price
-                + r.normal(0, UNOBSERVED_SD, len(idx))
             )
-            p_renew = sigmoid(logit)
+            p_renew = sigmoid(known + r.normal(0, UNOBSERVED_SD, len(idx)))
+            # The truth a model could know: the unobserved part averaged out (probit approximation
+            # of the logistic-normal mean), not this decision's draw of it.
+            p_known = sigmoid(known / np.sqrt(1 + np.pi * UNOBSERVED_SD**2 / 8))
             renew = r.random(len(idx)) < p_renew
             q = sigmoid(h_end)
             u = r.random(len(idx))
@@ -198,7 +200,7 @@ class Chunk:
                     seats=seats[idx].copy(),
                     discount=discount[idx].copy(),
                     outcome=outcome,
-                    p_true=p_renew,
+                    p_true=p_known,
                     h_end=h_end,
                 )
             )
