@@ -71,6 +71,12 @@ VIEWS: tuple[View, ...] = (
             _f(
                 "usage_days_reported_30d", "int", "days with usage telemetry in the last 30 days", 0
             ),
+            _f(
+                "active_users_slope_90d",
+                "float",
+                "trend of daily active users: least-squares slope per day over the last 90 days",
+                +1,
+            ),
         ),
     ),
     View(

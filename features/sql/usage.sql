@@ -1,5 +1,10 @@
+-- active_users_slope_90d is the least-squares slope (regr_slope) written out from window sums:
+-- (n·Σxy − Σx·Σy) / (n·Σx² − (Σx)²) over the days with data, x = day number. Integer sums keep
+-- it exact; fewer than 2 days gives a zero denominator, so NULL.
 with d as (
-    select g.account_id, g.day, g.seats, u.active_users, u.logins, u.key_feature_events
+    select g.account_id, g.day, g.seats, u.active_users, u.logins, u.key_feature_events,
+           case when u.active_users is not null
+                then datediff('day', DATE '2000-01-01', g.day) end as x
     from grid g
     left join usage u on u.account_id = g.account_id and u.date = g.day
 )
@@ -16,7 +21,11 @@ select account_id, day,
         as days_since_last_login,
     avg(active_users) over w30 / nullif(avg(active_users) over prior60, 0) - 1
         as active_users_trend_30d_vs_prior_60d,
-    count(active_users) over w30 as usage_days_reported_30d
+    count(active_users) over w30 as usage_days_reported_30d,
+    (count(active_users) over w90 * sum(x * active_users) over w90
+        - sum(x) over w90 * sum(active_users) over w90)::double
+        / nullif(count(active_users) over w90 * sum(x * x) over w90
+                 - sum(x) over w90 * sum(x) over w90, 0) as active_users_slope_90d
 from d
 window w7 as (partition by account_id order by day rows between 6 preceding and current row),
        w30 as (partition by account_id order by day rows between 29 preceding and current row),

@@ -1,4 +1,4 @@
-"""Feature SQL on a hand-written account: each value checked against arithmetic done by hand."""
+"""Feature SQL on hand-written accounts: each value checked against arithmetic done by hand."""
 
 from __future__ import annotations
 
@@ -147,25 +147,55 @@ def _write(folder: Path) -> None:
             }
         ),
     }
+    # A second account, beta, with usage on Jan 1, 2 and 4 only (for the slope).
+    beta = {
+        "accounts": tables["accounts"].assign(account_id="beta", account_name="Beta Ltd"),
+        "contracts": tables["contracts"].assign(
+            contract_id="c2", account_id="beta", start_date=T("2025-12-01")
+        ),
+        "usage": pd.DataFrame(
+            {
+                "account_id": "beta",
+                "date": [T("2026-01-01"), T("2026-01-02"), T("2026-01-04")],
+                "active_users": [1, 3, 9],
+                "logins": 1,
+                "sessions": 1,
+                "key_feature_events": 1,
+                "distinct_features_used": 1,
+                "seats_used": 10,
+            }
+        ),
+    }
+    for name, df in beta.items():
+        tables[name] = pd.concat([tables[name], df], ignore_index=True)
     for name, df in tables.items():
         write_parquet(df, folder / f"{name}.parquet")
 
 
 @pytest.fixture(scope="module")
-def snapshot(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.Series]:
-    """Every feature of `acme` on Jan 10 (event_timestamp Jan 11 00:00), Jan 6, Jan 4 and on
-    2025-09-30 (before any ticket or usage)."""
+def tables(tmp_path_factory: pytest.TempPathFactory) -> list[pd.DataFrame]:
+    """Every feature view's snapshots of the hand-written accounts."""
     root = tmp_path_factory.mktemp("tiny")
     _write(root / "raw")
     written = build_feature_tables(root / "raw", root / "features")
-    rows: dict[str, pd.Series] = {}
-    for day in ("2026-01-11", "2026-01-07", "2026-01-05", "2025-10-01"):
-        merged: dict = {}
-        for path in written.values():
-            df = pd.read_parquet(path)
-            merged.update(df[df["event_timestamp"] == T(day)].iloc[0].to_dict())
-        rows[day] = pd.Series(merged)
-    return rows
+    return [pd.read_parquet(path) for path in written.values()]
+
+
+def _features(tables: list[pd.DataFrame], account: str, ts: str) -> pd.Series:
+    merged: dict = {}
+    for df in tables:
+        merged.update(
+            df[(df["account_id"] == account) & (df["event_timestamp"] == T(ts))].iloc[0].to_dict()
+        )
+    return pd.Series(merged)
+
+
+@pytest.fixture(scope="module")
+def snapshot(tables: list[pd.DataFrame]) -> dict[str, pd.Series]:
+    """Every feature of `acme` on Jan 10 (event_timestamp Jan 11 00:00), Jan 6, Jan 4 and on
+    2025-09-30 (before any ticket or usage)."""
+    days = ("2026-01-11", "2026-01-07", "2026-01-05", "2026-01-02", "2025-10-01")
+    return {day: _features(tables, "acme", day) for day in days}
 
 
 def test_usage_windows(snapshot: dict[str, pd.Series]) -> None:
@@ -177,6 +207,20 @@ def test_usage_windows(snapshot: dict[str, pd.Series]) -> None:
     assert s["days_since_last_login"] == 2  # last login Jan 8
     assert s["usage_days_reported_30d"] == 10
     assert pd.isna(s["active_users_trend_30d_vs_prior_60d"])  # no prior period yet
+
+
+def test_active_users_slope(snapshot: dict[str, pd.Series], tables: list[pd.DataFrame]) -> None:
+    # acme: 1, 2, .., 10 users on Jan 1..10 -> one more user per day.
+    assert snapshot["2026-01-11"]["active_users_slope_90d"] == pytest.approx(1.0)
+    # Fewer than 2 days of data (Jan 1 only, or none yet): missing, not zero.
+    assert pd.isna(snapshot["2026-01-02"]["active_users_slope_90d"])
+    assert pd.isna(snapshot["2025-10-01"]["active_users_slope_90d"])
+    # beta: 1, 3, 9 users on days x = 0, 1, 3 (Jan 3 has no data; it is not a zero).
+    # mean x = 4/3, mean y = 13/3; Sxy = (-4/3)(-10/3) + (-1/3)(-4/3) + (5/3)(14/3) = 114/9,
+    # Sxx = (16 + 1 + 25)/9 = 42/9 -> slope 114/42 = 19/7 users per day.
+    beta = _features(tables, "beta", "2026-01-11")
+    assert beta["active_users_slope_90d"] == pytest.approx(19 / 7, rel=1e-12)
+    assert _features(tables, "beta", "2026-01-03")["active_users_slope_90d"] == pytest.approx(2.0)
 
 
 def test_support_counts_and_backlog(snapshot: dict[str, pd.Series]) -> None:
