@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -71,6 +72,41 @@ def test_feast_cli_reads_the_written_config(built: dict) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "account_health_v1" in out.stdout
+
+
+def test_committed_feast_repo_applies_the_same_definitions(
+    built: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`feast -c features/feature_repo apply` from a shell registers the catalog's service."""
+    repo_root = Path(__file__).resolve().parents[2]
+    feature_repo = repo_root / "features" / "feature_repo"
+    before = {p.name for p in feature_repo.iterdir()} - {"__pycache__"}
+    env = {
+        "HEALTHSCORE_FEATURE_DIR": str(built["cfg"].feature_dir),
+        "HEALTHSCORE_FEAST_REGISTRY": str(tmp_path / "registry.db"),
+        "HEALTHSCORE_FEAST_ONLINE_PATH": str(tmp_path / "online.db"),
+    }
+    feast = Path(sys.executable).parent / "feast"
+    for command in (["apply"], ["feature-services", "list"]):
+        out = subprocess.run(
+            [feast, "-c", "features/feature_repo", *command],
+            cwd=repo_root,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+    assert "account_health_v1" in out.stdout
+    # Nothing written into the source tree; the registry holds the catalog's features, in order.
+    assert {p.name for p in feature_repo.iterdir()} - {"__pycache__"} == before
+    assert (tmp_path / "registry.db").exists()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    from feast import FeatureStore
+
+    store = FeatureStore(repo_path=str(feature_repo))
+    assert fs.feature_names(store) == [f.name for v in VIEWS for f in v.features]
 
 
 def test_training_set_equals_a_brute_force_as_of_join(built: dict) -> None:
