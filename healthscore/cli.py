@@ -72,6 +72,17 @@ def main(
 ) -> None:
     """Shared options; settings are loaded lazily by the command that needs them."""
     ctx.obj = _State(config, workspace)
+    _quiet_libraries()
+
+
+def _quiet_libraries() -> None:
+    """The CLI prints its own progress; MLflow's INFO lines and download bars are noise here."""
+    import logging
+    import os
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def _bar() -> Progress:
@@ -386,6 +397,201 @@ def features_show(
             table.add_row(str(domain) if i == 0 else "", r["feature"], text, r["meaning"])
         table.add_section()
     console.print(table)
+
+
+# -- training, comparison, promotion -----------------------------------------------------------
+
+_METRICS = [
+    ("roc_auc", "AUC", "{:.4f}"),
+    ("pr_auc_churn", "PR-AUC", "{:.4f}"),
+    ("log_loss", "logloss", "{:.4f}"),
+    ("brier", "Brier", "{:.4f}"),
+    ("ece", "ECE", "{:.4f}"),
+    ("top_decile_lift", "lift@10%", "{:.2f}"),
+]
+
+
+def _fmt(fmt: str, value: object) -> str:
+    return "—" if value is None or value != value else fmt.format(value)
+
+
+@app.command()
+def train(
+    ctx: typer.Context,
+    run_name: Annotated[str | None, typer.Option(help="MLflow run name.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed \\[default: training.seed].")
+    ] = None,
+    learning_rate: Annotated[float | None, typer.Option(help="LightGBM learning rate.")] = None,
+    num_leaves: Annotated[int | None, typer.Option(help="LightGBM leaves per tree.")] = None,
+    calibration: Annotated[
+        str | None, typer.Option(help="auto | isotonic | platt | none \\[default: auto].")
+    ] = None,
+) -> None:
+    """Train the renewal model on past renewal decisions and register it as the challenger.
+
+    Builds a point-in-time training set from the FeatureService (each renewal seen
+    features.lead_days before its date), splits it by time (train on the oldest decisions,
+    validate, test on the newest), fits LightGBM with early stopping and a calibrator, and the
+    weighted scorecard and logistic regression baselines on the same periods. Everything is
+    logged to MLflow; the model becomes a new version of the registered model with the alias
+    [bold]challenger[/bold]. Needs [bold]healthscore features apply[/bold] first.
+
+    [bold]Example[/bold]: healthscore train --run-name more-leaves --num-leaves 31
+    """
+    from healthscore import pipeline
+
+    settings = ctx.obj.settings
+    if calibration not in (None, "auto", "isotonic", "platt", "none"):
+        err.print(f"[red]error:[/red] --calibration: unknown method {calibration!r}")
+        raise typer.Exit(2)
+    t0 = time.perf_counter()
+    with console.status("training") as status:
+        run, split, result = pipeline.train(
+            settings,
+            run_name=run_name,
+            progress=lambda msg: status.update(msg),
+            seed=seed,
+            learning_rate=learning_rate,
+            num_leaves=num_leaves,
+            calibration=calibration,
+        )
+    _print_training(settings, run, split, result, time.perf_counter() - t0)
+
+
+def _print_training(settings: Settings, run, split, result, seconds: float) -> None:
+    d = split.describe()
+    console.print(
+        f"train {d['train_rows']:,} decisions ({d['train_first_renewal']} → "
+        f"{d['train_last_renewal']}), validation {d['validation_rows']:,}, "
+        f"test {d['test_rows']:,} ({d['test_first_renewal']} → {d['test_last_renewal']}, "
+        f"churn {d['test_churn_rate']:.1%})"
+    )
+    table = Table(title="Test period: renewals the models have never seen", show_edge=False)
+    table.add_column("model")
+    for _, label, _ in _METRICS:
+        table.add_column(label, justify="right")
+    names = {
+        "lightgbm": "LightGBM",
+        "scorecard": "scorecard",
+        "logistic_regression": "logistic",
+    }
+    for key, label in names.items():
+        m = run.metrics[key]
+        table.add_row(label, *(_fmt(f, m[k]) for k, _, f in _METRICS))
+    console.print(table)
+    tiers = ", ".join(
+        f"{name} {s['n']:,} (churn {_fmt('{:.1%}', s['churn_rate'])})"
+        for name, s in run.tiers.items()
+    )
+    console.print(f"tiers on the test period: {tiers}")
+    console.print(
+        f"calibration: {result.model.calibrator.method}; {result.best_iteration} trees; "
+        f"{seconds:.0f} s (MLflow {run.tracking_seconds:.1f} s)"
+    )
+    console.print(
+        f"[green]✓[/green] run {run.run_id} → {settings.training.registered_model} "
+        f"version {run.version} [bold]@challenger[/bold]. Next: [bold]healthscore compare"
+        f"[/bold], [bold]healthscore promote[/bold]; [bold]mlflow ui --backend-store-uri "
+        f"{settings.mlflow_tracking_uri}[/bold]"
+    )
+
+
+@app.command()
+def compare(
+    ctx: typer.Context,
+    last: Annotated[int, typer.Option(help="How many recent model versions.", min=1)] = 5,
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap resamples for the AUC-delta interval.", min=100)
+    ] = 1000,
+) -> None:
+    """Compare recent model versions side by side on the same test window.
+
+    Every version is scored on the holdout of the newest one (renewals none of them trained on
+    when they share its split), with its delta in ROC AUC against the champion and a paired
+    bootstrap 95% confidence interval.
+
+    [bold]Example[/bold]: healthscore compare --last 3
+    """
+    from healthscore import pipeline
+
+    try:
+        with console.status("scoring each version on the same holdout"):
+            df = pipeline.compare(ctx.obj.settings, last=last, n_boot=bootstrap)
+    except LookupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    table = Table(title="Model versions on the newest holdout", show_edge=False)
+    table.add_column("version")
+    table.add_column("alias")
+    for _, label, _ in _METRICS:
+        table.add_column(label, justify="right")
+    has_delta = "auc_delta_vs_champion" in df.columns
+    if has_delta:
+        table.add_column("ΔAUC vs champion [95% CI]", justify="right")
+    for _, r in df.iterrows():
+        cells = [str(r["version"]), r["aliases"] or ""]
+        cells += [_fmt(f, r[k]) for k, _, f in _METRICS]
+        if has_delta:
+            cells.append(
+                f"{r['auc_delta_vs_champion']:+.4f} "
+                f"[{r['auc_delta_low']:+.4f}, {r['auc_delta_high']:+.4f}]"
+            )
+        table.add_row(*cells)
+    console.print(table)
+    console.print(
+        f"holdout: {int(df['n'].iloc[0]):,} renewal decisions. AUC and PR-AUC (churn as the "
+        "positive class): higher is better; logloss, Brier, ECE (calibration error): lower is "
+        "better; lift@10%: churn rate among the riskiest 10% over the overall churn rate."
+    )
+
+
+@app.command()
+def promote(
+    ctx: typer.Context,
+    version: Annotated[
+        str | None, typer.Option(help="Version to promote \\[default: the challenger].")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even if not better (needs --reason).")
+    ] = False,
+    reason: Annotated[str, typer.Option(help="Why; kept with the model version.")] = "",
+    rollback: Annotated[
+        bool, typer.Option("--rollback", help="Point champion back at the version it replaced.")
+    ] = False,
+) -> None:
+    """Make the challenger the champion, only if it is better on the same holdout.
+
+    Better: a higher ROC AUC and a log loss no worse than the champion's, both on the
+    challenger's test period. The first model becomes champion as it is. --force --reason
+    overrides the check; --rollback re-points champion to the previous one. Batch scoring and
+    the service use the champion.
+
+    [bold]Examples[/bold]: healthscore promote; healthscore promote --rollback --reason "bad data"
+    """
+    from healthscore import pipeline
+
+    settings = ctx.obj.settings
+    if force and not reason:
+        err.print('[red]error:[/red] --force needs --reason "..." (it is logged)')
+        raise typer.Exit(2)
+    try:
+        if rollback:
+            result = pipeline.rollback(settings, reason or "no reason given")
+        else:
+            result = pipeline.promote(settings, version, force, reason)
+    except LookupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    name = settings.training.registered_model
+    if result.promoted:
+        console.print(
+            f"[green]✓[/green] {name} version {result.version} is [bold]@champion[/bold] "
+            f"(was {result.previous or 'none'}): {result.reason}"
+        )
+    else:
+        err.print(f"[yellow]not promoted:[/yellow] version {result.version}: {result.reason}")
+        raise typer.Exit(1)
 
 
 def run() -> None:  # console-script entry point

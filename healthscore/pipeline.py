@@ -99,3 +99,108 @@ def features_show(settings: Settings, account_id: str):  # -> pandas.DataFrame
     from features import store
 
     return store.describe(store.open_store(store_config(settings)), account_id)
+
+
+def tracking(settings: Settings):  # -> training.tracking.Tracking
+    """Where MLflow runs and models go, from the `stores` and `training` sections."""
+    from training.tracking import Tracking
+
+    return Tracking(
+        tracking_uri=settings.mlflow_tracking_uri,
+        artifact_root=settings.mlflow_artifact_dir,
+        experiment=settings.training.experiment,
+        registered_model=settings.training.registered_model,
+    )
+
+
+def model_params(settings: Settings, **overrides: object):  # -> training.train.ModelParams
+    from training.train import ModelParams
+
+    fields = ModelParams.__dataclass_fields__
+    values = {k: v for k, v in settings.training.model_dump().items() if k in fields}
+    return ModelParams(**(values | {k: v for k, v in overrides.items() if v is not None}))
+
+
+def tier_spec(settings: Settings):  # -> training.train.TierSpec
+    from training.train import TierSpec
+
+    t = settings.tiers
+    bands = t.fixed if t.policy == "fixed" else t.quantile
+    values = [b.min_probability if t.policy == "fixed" else b.share for b in bands]
+    return TierSpec(t.policy, [b.name for b in bands], [b.colour for b in bands], values)
+
+
+def train(
+    settings: Settings,
+    run_name: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    **overrides: object,
+):  # -> (training.tracking.TrainingRun, training.data.Split, TrainResult)
+    """Build the point-in-time training set, fit the model and baselines, log and register."""
+    from features import engineering
+    from features import store as fstore
+    from features.catalog import FEATURE_SERVICE
+    from features.io import read_source
+    from training import data
+    from training import tracking as trk
+    from training.train import train as fit
+
+    say = progress or (lambda _msg: None)
+    params = model_params(settings, **overrides)
+    store = fstore.open_store(store_config(settings))
+    first_day = engineering.data_window(engineering.connect(settings.data_dir))[0]
+    say("building the point-in-time training set")
+    frame, dropped = data.training_frame(
+        store, read_source(settings.data_dir, "contracts"), settings.features.lead_days, first_day
+    )
+    split = data.time_split(frame, settings.training.validation_share, settings.training.test_share)
+    names, info, categorical = data.service_features(store)
+    lineage = {
+        "feature_service": FEATURE_SERVICE,
+        "training_data_hash": data.frame_hash(frame),
+        "lead_days": settings.features.lead_days,
+        "label_window": "{}..{}".format(*frame["renewal_date"].agg(["min", "max"]).dt.date),
+        "decisions_without_features": dropped,
+        "features": len(names),
+    }
+    say(f"fitting LightGBM and baselines on {len(split.train):,} decisions")
+    result = fit(
+        split,
+        names,
+        info,
+        categorical,
+        params,
+        tier_spec(settings),
+        settings.training.scorecard_weights,
+        metadata=lineage,
+    )
+    say("logging to MLflow and registering the challenger")
+    run = trk.log_training(
+        tracking(settings), result, split, params=vars(params), lineage=lineage, run_name=run_name
+    )
+    return run, split, result
+
+
+def compare(settings: Settings, last: int = 5, n_boot: int = 1000):  # -> pandas.DataFrame
+    """The newest registered versions scored on the newest version's holdout."""
+    from training import tracking as trk
+
+    t = tracking(settings)
+    versions = trk.recent_versions(t, last)
+    if not versions:
+        raise LookupError(f"no versions of {t.registered_model} yet: run `healthscore train`")
+    c = trk.client(t)
+    newest = c.get_model_version(t.registered_model, versions[0])
+    return trk.evaluate_versions(t, versions, newest.tags.get("run_id") or newest.run_id, n_boot)
+
+
+def promote(settings: Settings, version: str | None, force: bool, reason: str):
+    from training import tracking as trk
+
+    return trk.promote(tracking(settings), version=version, force=force, reason=reason)
+
+
+def rollback(settings: Settings, reason: str):
+    from training import tracking as trk
+
+    return trk.rollback(tracking(settings), reason=reason)

@@ -70,6 +70,73 @@ class StoreSettings(_Section):
     mlflow_tracking_uri: str | None = None
 
 
+class TrainingSettings(_Section):
+    """Training, comparison and promotion (`healthscore train|compare|promote`)."""
+
+    experiment: str = "account-health"  # MLflow experiment
+    registered_model: str = "account-health"  # MLflow registered model
+    validation_share: float = Field(0.15, gt=0, lt=0.5)  # newest decisions before the test period
+    test_share: float = Field(0.15, gt=0, lt=0.5)  # newest decisions, held out
+    seed: int = 42
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2, le=1024)
+    min_data_in_leaf: int = Field(50, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    lambda_l2: float = Field(1.0, ge=0)
+    max_rounds: int = Field(2000, ge=1)
+    early_stopping_rounds: int = Field(100, ge=1)
+    monotone: bool = True  # constrain features whose direction the catalog knows
+    calibration: Literal["auto", "isotonic", "platt", "none"] = "auto"
+    threads: int = Field(0, ge=0)  # 0: all cores
+    # The classic scorecard baseline: weight of each health domain.
+    scorecard_weights: dict[str, float] = {
+        "usage": 0.25,
+        "adoption": 0.15,
+        "engagement": 0.15,
+        "support": 0.15,
+        "satisfaction": 0.15,
+        "financial": 0.15,
+        "contract": 0.0,
+    }
+
+
+class TierBand(_Section):
+    name: str
+    colour: str
+    min_probability: float | None = Field(None, ge=0, le=1)  # fixed policy
+    share: float | None = Field(None, gt=0, le=1)  # quantile policy
+
+
+class TierSettings(_Section):
+    """Traffic lights. `fixed`: bands on the renewal probability; `quantile`: shares of the
+    population (cut points resolved on the training population and stored with the model)."""
+
+    policy: Literal["fixed", "quantile"] = "fixed"
+    fixed: list[TierBand] = [
+        TierBand(name="healthy", colour="green", min_probability=0.85),
+        TierBand(name="at risk", colour="yellow", min_probability=0.65),
+        TierBand(name="unhealthy", colour="red", min_probability=0.0),
+    ]
+    quantile: list[TierBand] = [
+        TierBand(name="doing well", colour="green", share=0.25),
+        TierBand(name="take notice", colour="yellow", share=0.5),
+        TierBand(name="requires attention", colour="red", share=0.25),
+    ]
+
+    @model_validator(mode="after")
+    def _bands(self) -> TierSettings:
+        floors = [b.min_probability for b in self.fixed]
+        if None in floors or floors != sorted(floors, reverse=True) or floors[-1] != 0:
+            raise ValueError(
+                "tiers.fixed: every band needs min_probability, healthiest first, the last 0"
+            )
+        shares = [b.share for b in self.quantile]
+        if None in shares or abs(sum(shares) - 1) > 1e-6:
+            raise ValueError("tiers.quantile: every band needs a share, the shares sum to 1")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything healthscore can be configured with."""
 
@@ -84,6 +151,8 @@ class Settings(BaseSettings):
     generate: GenerateSettings = GenerateSettings()
     features: FeatureSettings = FeatureSettings()
     stores: StoreSettings = StoreSettings()
+    training: TrainingSettings = TrainingSettings()
+    tiers: TierSettings = TierSettings()
 
     @property
     def data_dir(self) -> Path:
@@ -99,6 +168,11 @@ class Settings(BaseSettings):
     def feature_repo_dir(self) -> Path:
         """Feast registry and SQLite online store."""
         return self.workspace / "feature_repo"
+
+    @property
+    def mlflow_artifact_dir(self) -> Path:
+        """Artifacts (plots, models, holdouts) of the MLflow experiments this workspace creates."""
+        return self.workspace / "mlartifacts"
 
     @property
     def mlflow_tracking_uri(self) -> str:

@@ -1,0 +1,294 @@
+"""Fit the health model and its baselines on a time split.
+
+LightGBM (native categorical handling, monotone constraints where the catalog knows a feature's
+direction, early stopping on the validation period) predicts P(renew); a calibrator chosen on the
+validation period by cross-validated log loss (isotonic or Platt) makes that probability honest.
+Beside it, on the same periods: the weighted scorecard and a logistic regression on the same
+features.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from features.health_model import (
+    Calibrator,
+    FeatureInfo,
+    HealthModel,
+    Tier,
+    TierPolicy,
+    model_matrix,
+)
+from training.data import LABEL, Split
+from training.scorecard import Scorecard
+
+CLIP = 1e-4  # probabilities are kept inside [CLIP, 1 - CLIP] when scored by log loss
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    """LightGBM and calibration settings (the `training` section of healthscore.yaml)."""
+
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    min_data_in_leaf: int = 50
+    feature_fraction: float = 0.8
+    bagging_fraction: float = 0.8
+    lambda_l2: float = 1.0
+    max_rounds: int = 2000
+    early_stopping_rounds: int = 100
+    monotone: bool = True
+    calibration: str = "auto"  # auto | isotonic | platt | none
+    seed: int = 42
+    threads: int = 0  # 0: LightGBM's default (all cores)
+
+    def lightgbm(self, directions: list[int]) -> dict:
+        params = {
+            "objective": "binary",
+            "learning_rate": self.learning_rate,
+            "num_leaves": self.num_leaves,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": 1,
+            "lambda_l2": self.lambda_l2,
+            "seed": self.seed,
+            "deterministic": True,
+            "force_col_wise": True,
+            "num_threads": self.threads,
+            "verbosity": -1,
+        }
+        if self.monotone and any(directions):
+            params["monotone_constraints"] = directions
+            params["monotone_constraints_method"] = "intermediate"
+        return params
+
+
+@dataclass(frozen=True)
+class TierSpec:
+    """A tier policy as configured: fixed probability floors or population shares."""
+
+    policy: str  # fixed | quantile
+    names: list[str]
+    colours: list[str]
+    values: list[float]  # fixed: min probability per tier; quantile: share per tier
+
+    def resolve(self, population: np.ndarray) -> TierPolicy:
+        if self.policy == "quantile":
+            return TierPolicy.from_quantiles(self.names, self.colours, self.values, population)
+        tiers = zip(self.names, self.colours, self.values, strict=True)
+        return TierPolicy("fixed", tuple(Tier(n, c, v) for n, c, v in tiers))
+
+
+@dataclass
+class TrainResult:
+    model: HealthModel
+    scorecard: Scorecard
+    test_predictions: dict[str, np.ndarray]  # model name -> P(renew) on the test period
+    best_iteration: int
+    calibration_cv: dict[str, float]  # method -> cross-validated log loss on validation
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def fit_booster(train_X, y_train, valid_X, y_valid, params: dict, max_rounds: int, patience: int):
+    """LightGBM with early stopping on the validation period."""
+    import lightgbm as lgb
+
+    categorical = [c for c in train_X.columns if isinstance(train_X[c].dtype, pd.CategoricalDtype)]
+    dtrain = lgb.Dataset(train_X, y_train, categorical_feature=categorical, free_raw_data=False)
+    dvalid = lgb.Dataset(valid_X, y_valid, reference=dtrain)
+    return lgb.train(
+        params,
+        dtrain,
+        num_boost_round=max_rounds,
+        valid_sets=[dvalid],
+        valid_names=["validation"],
+        callbacks=[lgb.early_stopping(patience, verbose=False)],
+    )
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    p = np.clip(p, CLIP, 1 - CLIP)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def fit_calibrator(raw: np.ndarray, y: np.ndarray, method: str) -> Calibrator:
+    """Fit one calibration method on (raw probability, outcome)."""
+    if method == "none":
+        return Calibrator("none")
+    if method == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
+        # A "100% certain" score is never honest with a few hundred rows per step.
+        ys = np.clip(iso.y_thresholds_, 0.005, 0.995)
+        return Calibrator("isotonic", tuple(map(float, iso.X_thresholds_)), tuple(map(float, ys)))
+    if method == "platt":
+        from sklearn.linear_model import LogisticRegression
+
+        z = np.log(np.clip(raw, 1e-9, 1 - 1e-9) / np.clip(1 - raw, 1e-9, 1))
+        lr = LogisticRegression(C=1e6, max_iter=1000).fit(z[:, None], y)
+        return Calibrator("platt", a=float(lr.coef_[0, 0]), b=float(lr.intercept_[0]))
+    raise ValueError(f"training.calibration: unknown method {method!r}")
+
+
+def choose_calibrator(
+    raw: np.ndarray, y: np.ndarray, method: str, seed: int, folds: int = 5
+) -> tuple[Calibrator, dict[str, float]]:
+    """`auto` picks isotonic or Platt by cross-validated log loss on the validation period."""
+    candidates = ["isotonic", "platt", "none"] if method == "auto" else [method]
+    scores: dict[str, float] = {}
+    if len(candidates) > 1:
+        from sklearn.model_selection import StratifiedKFold
+
+        kfold = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        for m in candidates:
+            losses = [
+                _log_loss(y[te], fit_calibrator(raw[tr], y[tr], m)(raw[te]))
+                for tr, te in kfold.split(raw, y)
+            ]
+            scores[m] = float(np.mean(losses))
+        method = min(scores, key=scores.__getitem__)
+    return fit_calibrator(raw, y, method), scores
+
+
+def fit_logistic(train_X: pd.DataFrame, y: np.ndarray, seed: int):
+    """Logistic regression on the same features: impute (with missing flags), scale, one-hot."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    cats = [c for c in train_X.columns if isinstance(train_X[c].dtype, pd.CategoricalDtype)]
+    nums = [c for c in train_X.columns if c not in cats]
+    prep = ColumnTransformer(
+        [
+            (
+                "num",
+                make_pipeline(
+                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+                    StandardScaler(),
+                ),
+                nums,
+            ),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), cats),
+        ]
+    )
+    model = make_pipeline(prep, LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
+    return model.fit(_for_sklearn(train_X, cats), y)
+
+
+def _for_sklearn(X: pd.DataFrame, cats: list[str]) -> pd.DataFrame:
+    return X.astype({c: "object" for c in cats}).fillna({c: "missing" for c in cats})
+
+
+def train(
+    split: Split,
+    features: list[str],
+    info: dict[str, FeatureInfo],
+    categorical_features: list[str],
+    params: ModelParams,
+    tiers: TierSpec,
+    scorecard_weights: dict[str, float],
+    metadata: dict | None = None,
+) -> TrainResult:
+    """Fit the health model and both baselines; predict the test period with all three."""
+    seconds: dict[str, float] = {}
+    categorical = {
+        c: sorted(split.train[c].dropna().astype(str).unique()) for c in categorical_features
+    }
+    X = {
+        name: model_matrix(part, features, categorical)
+        for name, part in (
+            ("train", split.train),
+            ("validation", split.validation),
+            ("test", split.test),
+        )
+    }
+    y = {
+        name: part[LABEL].to_numpy(dtype=float)
+        for name, part in (
+            ("train", split.train),
+            ("validation", split.validation),
+            ("test", split.test),
+        )
+    }
+
+    t = time.perf_counter()
+    directions = [info[f].direction if f not in categorical else 0 for f in features]
+    booster = fit_booster(
+        X["train"],
+        y["train"],
+        X["validation"],
+        y["validation"],
+        params.lightgbm(directions),
+        params.max_rounds,
+        params.early_stopping_rounds,
+    )
+    seconds["lightgbm"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    calibrator, cv = choose_calibrator(
+        booster.predict(X["validation"]), y["validation"], params.calibration, params.seed
+    )
+    seconds["calibration"] = time.perf_counter() - t
+
+    healthy = split.train[split.train[LABEL]]
+    info = {
+        f: FeatureInfo(
+            i.domain,
+            i.description,
+            i.direction,
+            None if f in categorical else _median(healthy[f]),
+        )
+        for f, i in info.items()
+        if f in features
+    }
+    model = HealthModel(
+        booster,
+        features,
+        categorical,
+        calibrator,
+        TierPolicy("fixed", (Tier("all", "grey", 0.0),)),
+        info,
+    )
+    population = np.concatenate([model.probability(split.train), model.probability(split.test)])
+    model.tiers = tiers.resolve(population)
+    model.metadata = {
+        **(metadata or {}),
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "best_iteration": booster.best_iteration,
+        "calibration": calibrator.method,
+    }
+
+    t = time.perf_counter()
+    card = Scorecard.fit(
+        split.train,
+        y["train"],
+        {f: i.direction for f, i in info.items()},
+        {f: i.domain for f, i in info.items()},
+        scorecard_weights,
+    )
+    seconds["scorecard"] = time.perf_counter() - t
+    t = time.perf_counter()
+    logistic = fit_logistic(X["train"], y["train"], params.seed)
+    seconds["logistic_regression"] = time.perf_counter() - t
+
+    cats = list(categorical)
+    predictions = {
+        "lightgbm": model.probability(split.test),
+        "scorecard": card.probability(split.test),
+        "logistic_regression": logistic.predict_proba(_for_sklearn(X["test"], cats))[:, 1],
+    }
+    return TrainResult(model, card, predictions, booster.best_iteration, cv, seconds)
+
+
+def _median(col: pd.Series) -> float | None:
+    values = pd.to_numeric(col.astype("object"), errors="coerce").astype(float)
+    return None if values.isna().all() else float(values.median())
