@@ -218,16 +218,21 @@ def evaluate_versions(
     y = data[LABEL].to_numpy()
     champion = _version(c, t, CHAMPION)
     probs = {v: _model(c, t, v).probability(data) for v in versions}
-    if champion is not None and champion.version not in probs:
-        probs[champion.version] = _model(c, t, champion.version).probability(data)
+    champ = str(champion.version) if champion is not None else None
+    if champ is not None and champ not in probs:
+        probs[champ] = _model(c, t, champ).probability(data)
     rows = []
     for v in versions:
         mv = c.get_model_version(t.registered_model, v)
         aliases = ",".join(mv.aliases) if mv.aliases else ""
-        row = {"version": v, "aliases": aliases, "run_id": mv.run_id or mv.tags.get("run_id", "")}
+        row = {
+            "version": str(v),
+            "aliases": aliases,
+            "run_id": mv.run_id or mv.tags.get("run_id", ""),
+        }
         row.update(M.classification_metrics(y, probs[v]))
         if champion is not None:
-            d, lo, hi = M.paired_bootstrap_auc_delta(y, probs[v], probs[champion.version], n_boot)
+            d, lo, hi = M.paired_bootstrap_auc_delta(y, probs[v], probs[champ], n_boot)
             row.update(auc_delta_vs_champion=d, auc_delta_low=lo, auc_delta_high=hi)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -262,7 +267,7 @@ def promote(
     version = str(version)
     mv = c.get_model_version(t.registered_model, version)
     champion = _version(c, t, CHAMPION)
-    previous = champion.version if champion is not None else None
+    previous = str(champion.version) if champion is not None else None
     if previous == version:
         return Promotion(False, version, previous, f"version {version} is already {CHAMPION}")
     table = None
@@ -297,8 +302,9 @@ def rollback(t: Tracking, reason: str) -> Promotion:
     previous = champion.tags.get("previous_champion")
     if not previous:
         raise LookupError(f"version {champion.version} replaced no earlier {CHAMPION}")
-    _point_champion(c, t, previous, champion.version, f"rollback: {reason}", rollback=True)
-    return Promotion(True, previous, champion.version, f"rolled back: {reason}")
+    current = str(champion.version)
+    _point_champion(c, t, previous, current, f"rollback: {reason}", rollback=True)
+    return Promotion(True, previous, current, f"rolled back: {reason}")
 
 
 def _point_champion(
@@ -307,7 +313,7 @@ def _point_champion(
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     c.set_registered_model_alias(t.registered_model, CHAMPION, version)
     challenger = _version(c, t, CHALLENGER)
-    if challenger is not None and challenger.version == version:
+    if challenger is not None and str(challenger.version) == version:
         c.delete_registered_model_alias(t.registered_model, CHALLENGER)
     tags = {"promoted_at": stamp, "promotion_reason": reason}
     if previous and not rollback:
