@@ -251,7 +251,8 @@ def demo(
     """Run the whole product on the embedded default, from raw data to results.
 
     Today: generate a synthetic book of business into the workspace, validate it, build the
-    feature store and load it online. Each stage added to healthscore joins this command.
+    feature store and load it online, train the health model beside its baselines, register it
+    and promote it to champion. Each stage added to healthscore joins this command.
 
     [bold]Example[/bold]: healthscore demo --accounts 2000
     """
@@ -275,6 +276,21 @@ def demo(
     with console.status("materializing"):
         day = pipeline.features_materialize(settings)
     console.print(f"feature views in {settings.feature_dir}; online store as of {day}")
+    console.rule("[bold]4. train[/bold] the health model beside its baselines (MLflow)")
+    t1 = time.perf_counter()
+    with console.status("training") as status:
+        run, split, result = pipeline.train(
+            settings, run_name="demo", progress=lambda msg: status.update(msg)
+        )
+    _print_training(settings, run, split, result, time.perf_counter() - t1)
+    console.rule("[bold]5. promote[/bold] the challenger to champion")
+    promoted = pipeline.promote(settings, None, force=False, reason="")
+    state = "is" if promoted.promoted else "stays"
+    console.print(
+        f"{settings.training.registered_model} version "
+        f"{promoted.version if promoted.promoted else promoted.previous} {state} "
+        f"[bold]@champion[/bold]: {promoted.reason}"
+    )
     console.rule("[bold]done[/bold]")
     console.print(
         f"Made in {time.perf_counter() - t0:.0f} s:\n"
@@ -282,11 +298,14 @@ def demo(
         f"  manifest         {target / 'manifest.json'}\n"
         f"  generator truth  {target / '_truth'} (latent health, true renewal odds)\n"
         f"  feature views    {settings.feature_dir}/<view>.parquet\n"
-        f"  feature store    {settings.feature_repo_dir} (Feast registry, online store)"
+        f"  feature store    {settings.feature_repo_dir} (Feast registry, online store)\n"
+        f"  MLflow           {settings.mlflow_tracking_uri} (runs, registry), "
+        f"artifacts in {settings.mlflow_artifact_dir}"
     )
     console.print(
-        "Next: [bold]healthscore features show A0000001[/bold], "
-        "[bold]healthscore generate --drift --out /tmp/drifted[/bold]; "
+        "Next: [bold]healthscore features show A0000001[/bold]; "
+        "[bold]healthscore train --num-leaves 31 && healthscore compare[/bold]; "
+        f"[bold]mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}[/bold]; "
         "the data contract is in docs/data-contract.md."
     )
 
@@ -521,23 +540,24 @@ def compare(
     except LookupError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
-    table = Table(title="Model versions on the newest holdout", show_edge=False)
-    table.add_column("version")
-    table.add_column("alias")
-    for _, label, _ in _METRICS:
-        table.add_column(label, justify="right")
-    has_delta = "auc_delta_vs_champion" in df.columns
-    if has_delta:
-        table.add_column("ΔAUC vs champion [95% CI]", justify="right")
+    table = Table(title="Model versions side by side on the newest holdout", show_edge=False)
+    table.add_column("")
     for _, r in df.iterrows():
-        cells = [str(r["version"]), r["aliases"] or ""]
-        cells += [_fmt(f, r[k]) for k, _, f in _METRICS]
-        if has_delta:
-            cells.append(
-                f"{r['auc_delta_vs_champion']:+.4f} "
-                f"[{r['auc_delta_low']:+.4f}, {r['auc_delta_high']:+.4f}]"
-            )
-        table.add_row(*cells)
+        table.add_column(
+            f"v{r['version']}" + (f" @{r['aliases']}" if r["aliases"] else ""), justify="right"
+        )
+    table.add_row("run", *(str(v) for v in df["run_name"]))
+    for key, label, fmt in _METRICS:
+        table.add_row(label, *(_fmt(fmt, v) for v in df[key]))
+    if "auc_delta_vs_champion" in df.columns:
+        table.add_row("ΔAUC vs champion", *(f"{v:+.4f}" for v in df["auc_delta_vs_champion"]))
+        table.add_row(
+            "  95% CI",
+            *(
+                f"[{lo:+.4f}, {hi:+.4f}]"
+                for lo, hi in zip(df["auc_delta_low"], df["auc_delta_high"], strict=True)
+            ),
+        )
     console.print(table)
     console.print(
         f"holdout: {int(df['n'].iloc[0]):,} renewal decisions. AUC and PR-AUC (churn as the "

@@ -225,11 +225,9 @@ def evaluate_versions(
     for v in versions:
         mv = c.get_model_version(t.registered_model, v)
         aliases = ",".join(mv.aliases) if mv.aliases else ""
-        row = {
-            "version": str(v),
-            "aliases": aliases,
-            "run_id": mv.run_id or mv.tags.get("run_id", ""),
-        }
+        run_id = mv.tags.get("run_id") or mv.run_id or ""
+        run_name = c.get_run(run_id).info.run_name if run_id else ""
+        row = {"version": str(v), "aliases": aliases, "run_id": run_id, "run_name": run_name}
         row.update(M.classification_metrics(y, probs[v]))
         if champion is not None:
             d, lo, hi = M.paired_bootstrap_auc_delta(y, probs[v], probs[champ], n_boot)

@@ -22,6 +22,9 @@ COMMANDS = [
     "features apply",
     "features materialize",
     "features show",
+    "train",
+    "compare",
+    "promote",
 ]
 
 
@@ -98,6 +101,23 @@ def test_demo_runs_in_a_workspace(tmp_path: Path) -> None:
     # ...and says clearly when it cannot.
     missing = runner.invoke(app, ["--workspace", str(ws), "features", "show", "NOPE"])
     assert missing.exit_code == 1 and "NOPE" in missing.output
+    # The demo trained, registered and promoted the first champion, and showed the baselines.
+    assert (ws / "mlflow.db").exists() and (ws / "mlartifacts").is_dir()
+    for text in ("LightGBM", "scorecard", "logistic", "first champion"):
+        assert text in result.output, text
+    compared = runner.invoke(app, ["--workspace", str(ws), "compare"])
+    assert compared.exit_code == 0, compared.output
+    assert "champion" in compared.output
+
+
+def test_model_commands_explain_what_is_missing(tmp_path: Path) -> None:
+    ws = ["--workspace", str(tmp_path / "empty")]
+    result = runner.invoke(app, [*ws, "compare"])
+    assert result.exit_code == 1 and "healthscore train" in result.output
+    result = runner.invoke(app, [*ws, "promote"])
+    assert result.exit_code == 1 and "healthscore train" in result.output
+    result = runner.invoke(app, [*ws, "promote", "--force"])
+    assert result.exit_code == 2 and "--reason" in result.output
 
 
 def test_bad_configuration_exits_2_with_the_field(tmp_path: Path) -> None:
