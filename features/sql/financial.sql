@@ -1,5 +1,10 @@
 -- An invoice is late once paid after its due date (known on the payment day) and overdue while
--- unpaid after its due date: counted from the day after due until the payment day.
+-- unpaid after its due date: counted from the day after due until the payment day. Only events
+-- on grid days count.
+--
+-- Event sums are running totals taken on the days something happened and carried to every grid
+-- day by an as-of join; a window over the last N days is the running total minus the one N rows
+-- earlier (the grid has exactly one row per account and day).
 with paid as (
     select account_id, paid_at as day, count(*) as n,
            count(*) filter (where paid_at > due_at) as late,
@@ -24,31 +29,50 @@ changes as (
            count(*) filter (where change_type in ('downgrade', 'seats_removed')) as down
     from plan_changes group by all
 ),
+points as (
+    select * from (
+        select account_id, day from paid
+        union select account_id, day from issued
+        union select account_id, day from overdue_from
+        union select account_id, day from overdue_until
+        union select account_id, day from changes
+    ) semi join grid g using (account_id, day)
+),
+totals as (
+    select pt.account_id, pt.day,
+           sum(coalesce(p.n, 0)) over w as paid, sum(coalesce(p.late, 0)) over w as late,
+           sum(coalesce(p.days_late, 0)) over w as days_late,
+           sum(coalesce(i.failed, 0)) over w as failed,
+           last_value(i.discount ignore nulls) over w as discount,
+           sum(coalesce(f.n, 0)) over w - sum(coalesce(u.n, 0)) over w as overdue,
+           sum(coalesce(c.price, 0)) over w as price, sum(coalesce(c.down, 0)) over w as down
+    from points pt
+    left join paid p on p.account_id = pt.account_id and p.day = pt.day
+    left join issued i on i.account_id = pt.account_id and i.day = pt.day
+    left join overdue_from f on f.account_id = pt.account_id and f.day = pt.day
+    left join overdue_until u on u.account_id = pt.account_id and u.day = pt.day
+    left join changes c on c.account_id = pt.account_id and c.day = pt.day
+    window w as (partition by pt.account_id order by pt.day
+                 rows between unbounded preceding and current row)
+),
 d as (
-    select g.account_id, g.day, g.arr,
-           coalesce(p.n, 0) as paid, coalesce(p.late, 0) as late,
-           coalesce(p.days_late, 0) as days_late, coalesce(i.failed, 0) as failed, i.discount,
-           coalesce(f.n, 0) as overdue_from, coalesce(u.n, 0) as overdue_until,
-           coalesce(c.price, 0) as price, coalesce(c.down, 0) as down
-    from grid g
-    left join paid p on p.account_id = g.account_id and p.day = g.day
-    left join issued i on i.account_id = g.account_id and i.day = g.day
-    left join overdue_from f on f.account_id = g.account_id and f.day = g.day
-    left join overdue_until u on u.account_id = g.account_id and u.day = g.day
-    left join changes c on c.account_id = g.account_id and c.day = g.day
+    select g.account_id, g.day, g.arr, t.discount,
+           coalesce(t.paid, 0) as paid, coalesce(t.late, 0) as late,
+           coalesce(t.days_late, 0) as days_late, coalesce(t.failed, 0) as failed,
+           coalesce(t.overdue, 0) as overdue, coalesce(t.price, 0) as price,
+           coalesce(t.down, 0) as down
+    from grid g asof left join totals t on t.account_id = g.account_id and g.day >= t.day
 )
 select account_id, day,
     arr,
-    arr / nullif(lag(arr, 365) over (partition by account_id order by day), 0) - 1
-        as arr_change_365d,
-    sum(days_late) over w180 / nullif(sum(paid) over w180, 0) as mean_days_late_180d,
-    sum(late) over w180 as late_invoices_180d,
-    sum(overdue_from) over wall - sum(overdue_until) over wall as overdue_unpaid_invoices,
-    last_value(discount ignore nulls) over wall as discount_pct,
-    sum(failed) over w180 as failed_payments_180d,
-    sum(price) over w365 as price_increases_365d,
-    sum(down) over w365 as downgrades_365d
+    arr / nullif(lag(arr, 365) over w, 0) - 1 as arr_change_365d,
+    (days_late - lag(days_late, 180, 0) over w) / nullif(paid - lag(paid, 180, 0) over w, 0)
+        as mean_days_late_180d,
+    late - lag(late, 180, 0) over w as late_invoices_180d,
+    overdue as overdue_unpaid_invoices,
+    discount as discount_pct,
+    failed - lag(failed, 180, 0) over w as failed_payments_180d,
+    price - lag(price, 365, 0) over w as price_increases_365d,
+    down - lag(down, 365, 0) over w as downgrades_365d
 from d
-window w180 as (partition by account_id order by day rows between 179 preceding and current row),
-       w365 as (partition by account_id order by day rows between 364 preceding and current row),
-       wall as (partition by account_id order by day rows between unbounded preceding and current row)
+window w as (partition by account_id order by day)
