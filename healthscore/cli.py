@@ -614,5 +614,100 @@ def promote(
         raise typer.Exit(1)
 
 
+# -- batch scoring ---------------------------------------------------------------------------
+
+
+@app.command()
+def score(
+    ctx: typer.Context,
+    as_of: Annotated[
+        datetime | None, _date_option("Score as of this day \\[default: end of the data].")
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="Output file \\[default: <workspace>/scores/scores.<format>].", show_default=False
+        ),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    top: Annotated[int, typer.Option(help="At-risk accounts to list.", min=0)] = 10,
+) -> None:
+    """Score every active account: renewal probability, 0-100 health score, tier, the drivers
+    pulling the score down or up (by health domain, in words), the trend since the previous
+    run and the recommended actions.
+
+    Uses the champion model (scoring.model_alias) on the offline feature store. The output is
+    written atomically; each run also appends to the score history in <workspace>/scores/history.
+
+    [bold]Example[/bold]: healthscore score --as-of 2026-10-31 --format csv
+    """
+    from healthscore import pipeline
+
+    if fmt not in ("parquet", "csv"):
+        err.print(f"[red]error:[/red] --format: {fmt!r} is not parquet or csv")
+        raise typer.Exit(2)
+    settings = ctx.obj.settings
+    t0 = time.perf_counter()
+    try:
+        with _bar() as bar:
+            task = bar.add_task("scoring accounts", total=None)
+            run = pipeline.score(
+                settings,
+                _as_of(as_of),
+                output,
+                fmt,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+    except LookupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    _print_scores(run, top, time.perf_counter() - t0)
+
+
+def _print_scores(run, top: int, seconds: float) -> None:
+    import pandas as pd
+
+    from serving.batch import tier_summary
+
+    scores = run.scores
+    summary = tier_summary(scores, run.tiers)
+    colours = dict(zip(scores["tier"], scores["tier_colour"], strict=True))
+    table = Table(
+        title=f"Health of {len(scores):,} accounts on {run.as_of} (model v{run.model_version})",
+        show_edge=False,
+    )
+    for col in ("tier", "accounts", "share", "ARR", "ARR share"):
+        table.add_column(col, justify="left" if col == "tier" else "right")
+    for tier, r in summary.iterrows():
+        c = colours.get(tier, "white")
+        table.add_row(
+            f"[{c}]●[/{c}] {tier}",
+            f"{int(r['accounts']):,}",
+            f"{r['share']:.1%}",
+            f"${r['arr']:,.0f}",
+            f"{r['arr_share']:.1%}",
+        )
+    console.print(table)
+    risky = scores[scores["tier"] != run.tiers[0]].sort_values("arr", ascending=False).head(top)
+    if len(risky):
+        t = Table(title=f"Top {len(risky)} at-risk accounts by ARR", show_edge=False)
+        for col in ("account", "ARR", "score", "Δ", "tier", "main risk"):
+            t.add_column(col, justify="right" if col in ("ARR", "score", "Δ") else "left")
+        for _, r in risky.iterrows():
+            change = r["score_change"]
+            t.add_row(
+                str(r.get("account_name") or r["account_id"]),
+                f"${r['arr']:,.0f}",
+                str(r["health_score"]),
+                "—" if pd.isna(change) else f"{int(change):+d}",
+                str(r["tier"]),
+                str(r["main_risk_domain"] or "—"),
+            )
+        console.print(t)
+    console.print(
+        f"[green]✓[/green] {len(scores):,} accounts scored in {seconds:.0f} s → {run.path}"
+    )
+
+
 def run() -> None:  # console-script entry point
     app()

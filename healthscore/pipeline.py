@@ -7,6 +7,7 @@ Only this package reads configuration; the stages in `features/`, `training/`, `
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -204,3 +205,84 @@ def rollback(settings: Settings, reason: str):
     from training import tracking as trk
 
     return trk.rollback(tracking(settings), reason=reason)
+
+
+@dataclass
+class ScoreRun:
+    scores: object  # pandas.DataFrame, one row per account
+    path: Path
+    as_of: date
+    model_version: str
+    tiers: list[str]  # healthiest first
+
+
+def playbook(settings: Settings, tier_names: list[str]):  # -> serving.explain.Playbook
+    """The product's default playbooks, overridden per tier name and domain from `scoring`."""
+    from serving.explain import Playbook
+
+    base = Playbook.default(tier_names)
+    sc = settings.scoring
+    tiers = {name: tuple(sc.playbooks.get(name, base.tiers[name])) for name in tier_names}
+    return Playbook(tiers, base.domains | sc.domain_actions)
+
+
+def score(
+    settings: Settings,
+    as_of: date | None = None,
+    output: Path | None = None,
+    fmt: str = "parquet",
+    progress: Callable[[int, int], None] | None = None,
+) -> ScoreRun:
+    """Score every active account as of `as_of` (default: the end of the data) with the
+    registered model under `scoring.model_alias`; write the output and the history partition."""
+    import pandas as pd
+
+    from features import engineering
+    from features import store as fstore
+    from features.health_model_mlflow import load_health_model
+    from features.io import read_source
+    from serving import batch
+    from training import tracking as trk
+
+    t = tracking(settings)
+    alias = settings.scoring.model_alias
+    try:
+        mv = trk.client(t).get_model_version_by_alias(t.registered_model, alias)
+    except Exception as exc:  # mlflow raises its own RESOURCE_DOES_NOT_EXIST
+        raise LookupError(
+            f"no model {t.registered_model}@{alias}: run `healthscore train` and "
+            "`healthscore promote` first"
+        ) from exc
+    model = load_health_model(f"models:/{t.registered_model}/{mv.version}")
+    if as_of is None:
+        as_of = engineering.data_window(engineering.connect(settings.data_dir))[1]
+    frame = batch.snapshot(fstore.open_store(store_config(settings)), as_of)
+    if frame.empty:
+        raise LookupError(f"no account has a feature snapshot on {as_of}: nothing to score")
+    scores = batch.score_frame(
+        model,
+        frame,
+        playbook(settings, model.tiers.names),
+        chunk_size=settings.scoring.chunk_size,
+        progress=progress,
+        top=settings.scoring.top_drivers,
+        context_domains=tuple(settings.scoring.context_domains),
+    )
+    scores.insert(1, "as_of", pd.Timestamp(as_of))
+    scores["model_version"] = str(mv.version)
+    scores["features_as_of"] = frame["features_as_of"].to_numpy()
+    for col in ("segment", "arr"):
+        if col in frame:
+            scores[col] = frame[col].to_numpy()
+    try:
+        accounts = read_source(settings.data_dir, "accounts")
+        info = [c for c in ("account_name", "csm_owner", "region") if c in accounts]
+        scores = scores.merge(accounts[["account_id", *info]], on="account_id", how="left")
+    except FileNotFoundError:
+        pass
+    history = settings.scores_dir / "history"
+    scores = batch.add_trend(scores, batch.previous_scores(history, as_of))
+    target = Path(output) if output else settings.scores_dir / f"scores.{fmt}"
+    batch.write_atomic(scores, target, fmt)
+    batch.write_history(history, as_of, scores)
+    return ScoreRun(scores, target, as_of, str(mv.version), model.tiers.names)

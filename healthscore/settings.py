@@ -137,6 +137,20 @@ class TierSettings(_Section):
         return self
 
 
+class ScoringSettings(_Section):
+    """Batch scoring (`healthscore score`) and the actions it recommends."""
+
+    model_alias: str = "champion"  # which registered version scores
+    chunk_size: int = Field(50_000, ge=100)  # accounts scored at a time
+    top_drivers: int = Field(3, ge=1, le=10)  # negative and positive drivers per account
+    # Actions per tier name; tiers not listed get the product's default playbook for their place.
+    playbooks: dict[str, list[str]] = {}
+    # One sharpening action per health domain (the domain pulling the score down most).
+    domain_actions: dict[str, str] = {}
+    # Domains that explain the score but that a CSM cannot act on: never drivers or main risk.
+    context_domains: list[str] = ["contract"]
+
+
 class Settings(BaseSettings):
     """Everything healthscore can be configured with."""
 
@@ -153,6 +167,7 @@ class Settings(BaseSettings):
     stores: StoreSettings = StoreSettings()
     training: TrainingSettings = TrainingSettings()
     tiers: TierSettings = TierSettings()
+    scoring: ScoringSettings = ScoringSettings()
 
     @property
     def data_dir(self) -> Path:
@@ -168,6 +183,11 @@ class Settings(BaseSettings):
     def feature_repo_dir(self) -> Path:
         """Feast registry and SQLite online store."""
         return self.workspace / "feature_repo"
+
+    @property
+    def scores_dir(self) -> Path:
+        """Batch scores: the latest output and the history partitioned by as-of date."""
+        return self.workspace / "scores"
 
     @property
     def mlflow_artifact_dir(self) -> Path:

@@ -1,11 +1,10 @@
 """Training end to end on a small book: Feast training set -> LightGBM + baselines -> MLflow.
 
-One workspace is built and trained once per module (3,000 accounts); the tests read it.
+The workspace is built and trained once (`trained` in conftest.py); the tests read it.
 """
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from pathlib import Path
 
@@ -21,18 +20,6 @@ from tests.conftest import require_service
 from training import tracking as trk
 from training.data import LABEL
 from training.train import train as fit
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory, book: tuple[Path, dict]) -> dict:
-    root = tmp_path_factory.mktemp("train")
-    config = root / "healthscore.yaml"
-    config.write_text("training:\n  seed: 7\n")
-    settings = load_settings(config, workspace=root / "ws")
-    shutil.copytree(book[0], settings.data_dir)
-    pipeline.features_apply(settings)
-    run, split, result = pipeline.train(settings, run_name="first")
-    return {"settings": settings, "run": run, "split": split, "result": result, "root": root}
 
 
 def test_split_is_by_time_and_disjoint(trained: dict) -> None:

@@ -1,0 +1,181 @@
+"""Why an account scores as it does, in words a CSM can repeat, and what to do about it.
+
+Drivers come from LightGBM's own TreeSHAP contributions (`pred_contrib`, log-odds of renewal),
+summed per health domain; each driver is worded from the feature's description and value, beside
+the typical value of accounts that renewed. Actions are the tier's playbook, sharpened by the domain
+that pulls the score down most. Batch scoring and the online service share this module.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.health_model import HealthModel
+
+# Playbooks (../shared/product.md), by tier position: healthiest first. Configurable by tier name.
+DEFAULT_PLAYBOOKS: tuple[tuple[str, ...], ...] = (
+    (
+        "Expansion: share a benchmarking report with the champion",
+        "Present upgrades and their ROI in the business review, well ahead of renewal",
+        "Demo new features to the champion and power users",
+    ),
+    (
+        "Compare with healthy peers to find what is missing",
+        "Send targeted suggestions with support articles and videos",
+        "Use the business review to show untapped value",
+        "Work with the champion on adoption",
+    ),
+    (
+        "Dig into where and since when the score is dipping",
+        "Call the champion from the buying process",
+        "Offer training aimed at the reasons for dissatisfaction",
+    ),
+)
+# The main negative domain sharpens the playbook.
+DEFAULT_DOMAIN_ACTIONS: dict[str, str] = {
+    "usage": "Find which teams stopped using the product and since when; re-onboard them",
+    "adoption": "Offer a training on the features they do not use yet (enablement gap)",
+    "engagement": "Re-engage: book a business review and reconnect with the executive sponsor",
+    "support": "Escalation review of open and severity-1 tickets with the support lead",
+    "satisfaction": "Follow up on the survey feedback in a call with the respondents",
+    "financial": "Billing conversation: late or failed payments, discounts and price changes",
+}
+
+
+MAX_RISKS = 2  # domains that sharpen the actions
+# Domains that explain the score but are not something a CSM can change.
+CONTEXT_DOMAINS: tuple[str, ...] = ("contract",)
+
+
+@dataclass(frozen=True)
+class Playbook:
+    """Actions per tier name, plus one sharpening action per health domain."""
+
+    tiers: dict[str, tuple[str, ...]]
+    domains: dict[str, str]
+
+    @classmethod
+    def default(cls, tier_names: list[str]) -> Playbook:
+        """The product's defaults mapped onto the model's tiers by position."""
+        n = len(tier_names)
+        picks = [round(i * (len(DEFAULT_PLAYBOOKS) - 1) / max(n - 1, 1)) for i in range(n)]
+        return cls(
+            {name: DEFAULT_PLAYBOOKS[p] for name, p in zip(tier_names, picks, strict=True)},
+            dict(DEFAULT_DOMAIN_ACTIONS),
+        )
+
+    def actions(self, tier: str, risk_domains: list[str] | None) -> list[str]:
+        """The tier's playbook sharpened by the main risks: for an account at risk their actions
+        come first, for a healthy one after the expansion plays."""
+        plays = list(self.tiers.get(tier, ()))
+        extra = [self.domains[d] for d in risk_domains or [] if d in self.domains]
+        extra = [a for a in extra if a not in plays]
+        healthiest = next(iter(self.tiers), None)
+        return plays + extra if tier == healthiest else extra + plays
+
+
+def format_value(name: str, value: object) -> str:
+    """A feature value as a CSM reads it (percent changes, shares, money, counts, days)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "none recorded"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return value
+    v = float(value)
+    if "trend" in name:
+        return f"{'up' if v >= 0 else 'down'} {abs(v):.0%}"
+    if any(k in name for k in ("share", "rate", "utilisation")):
+        return f"{v:.0%}"
+    if name == "arr" or name.startswith("arr_"):
+        return f"{'-' if v < 0 else ''}${abs(v):,.0f}"
+    if name.endswith("_pct"):
+        return f"{v:.0f}%"
+    if name.startswith("days_") or name.endswith("_days"):
+        return f"{v:,.0f} days"
+    if v.is_integer():
+        return f"{v:,.0f}"
+    return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
+
+
+def describe_driver(model: HealthModel, name: str, value: object) -> str:
+    """'severity-1 tickets opened in the last 90 days: 3 (renewing accounts: 0)'."""
+    info = model.info[name]
+    text = f"{info.description}: {format_value(name, value)}"
+    if info.healthy_median is not None:
+        text += f" (renewing accounts: {format_value(name, info.healthy_median)})"
+    return text
+
+
+def domain_contributions(model: HealthModel, contrib: pd.DataFrame) -> pd.DataFrame:
+    """Contributions (log-odds of renewal) summed per health domain."""
+    domains = pd.Series({f: model.info[f].domain for f in model.features})
+    return contrib[model.features].T.groupby(domains).sum().T
+
+
+def explain(
+    model: HealthModel,
+    frame: pd.DataFrame,
+    contrib: pd.DataFrame,
+    top: int = 3,
+    context_domains: tuple[str, ...] = CONTEXT_DOMAINS,
+) -> pd.DataFrame:
+    """Per row: domain contributions (`domain_<name>`), the top negative and positive drivers in
+    words (each a dict: feature, domain, value, impact, text), and `risk_domains`: the (up to two)
+    domains whose signals with a known direction pull the score down most, worst first
+    (`main_risk_domain` is the first).
+
+    Features of `context_domains` (contract terms, segment: what a CSM cannot act on) count in the
+    domain breakdown but are neither drivers nor the main negative domain."""
+    by_domain = domain_contributions(model, contrib)
+    actionable = [f for f in model.features if model.info[f].domain not in context_domains]
+    values = contrib[actionable].to_numpy()
+    order = np.argsort(values, axis=1)  # most negative first
+    names = np.array(actionable, dtype=object)
+    negatives, positives = [], []
+    raw = frame[actionable]
+    for i in range(len(frame)):
+        row = values[i]
+        neg = [j for j in order[i, :top] if row[j] < 0]
+        pos = [j for j in order[i, ::-1][:top] if row[j] > 0]
+        negatives.append([_driver(model, names[j], raw.iat[i, j], row[j]) for j in neg])
+        positives.append([_driver(model, names[j], raw.iat[i, j], row[j]) for j in pos])
+    # The main risks sharpen the actions (../shared/product.md): per domain, the negative pull of
+    # the features whose healthy direction is known (more ARR is not an action); the worst two.
+    directed = [f for f in actionable if model.info[f].direction != 0]
+    domain_of = pd.Series({f: model.info[f].domain for f in directed})
+    pull = contrib[directed].clip(upper=0).T.groupby(domain_of).sum().T
+    ranked = np.argsort(pull.to_numpy(), axis=1)[:, :MAX_RISKS]
+    risks = [
+        [str(pull.columns[j]) for j in ranked[i] if pull.iat[i, j] < 0] for i in range(len(frame))
+    ]
+    out = by_domain.add_prefix("domain_")
+    out["main_risk_domain"] = [r[0] if r else None for r in risks]
+    out["risk_domains"] = risks
+    out["drivers_negative"] = negatives
+    out["drivers_positive"] = positives
+    return out
+
+
+def _driver(model: HealthModel, name: str, value: object, impact: float) -> dict:
+    return {
+        "feature": str(name),
+        "domain": model.info[name].domain,
+        "value": format_value(str(name), None if _missing(value) else _plain(value)),
+        "impact": round(float(impact), 4),
+        "text": describe_driver(model, name, value),
+    }
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
