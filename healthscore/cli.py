@@ -251,8 +251,9 @@ def demo(
     """Run the whole product on the embedded default, from raw data to results.
 
     Today: generate a synthetic book of business into the workspace, validate it, build the
-    feature store and load it online, train the health model beside its baselines, register it
-    and promote it to champion. Each stage added to healthscore joins this command.
+    feature store and load it online, train the health model beside its baselines, register it,
+    promote it to champion and score every account. Each stage added to healthscore joins this
+    command.
 
     [bold]Example[/bold]: healthscore demo --accounts 2000
     """
@@ -291,6 +292,14 @@ def demo(
         f"{promoted.version if promoted.promoted else promoted.previous} {state} "
         f"[bold]@champion[/bold]: {promoted.reason}"
     )
+    console.rule("[bold]6. score[/bold] every account: tier, drivers, actions")
+    t1 = time.perf_counter()
+    with _bar() as bar:
+        task = bar.add_task("scoring accounts", total=None)
+        scored = pipeline.score(
+            settings, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    _print_scores(scored, 5, time.perf_counter() - t1)
     console.rule("[bold]done[/bold]")
     console.print(
         f"Made in {time.perf_counter() - t0:.0f} s:\n"
@@ -300,10 +309,12 @@ def demo(
         f"  feature views    {settings.feature_dir}/<view>.parquet\n"
         f"  feature store    {settings.feature_repo_dir} (Feast registry, online store)\n"
         f"  MLflow           {settings.mlflow_tracking_uri} (runs, registry), "
-        f"artifacts in {settings.mlflow_artifact_dir}"
+        f"artifacts in {settings.mlflow_artifact_dir}\n"
+        f"  scores           {scored.path} (history in {settings.scores_dir / 'history'})"
     )
     console.print(
         "Next: [bold]healthscore features show A0000001[/bold]; "
+        "[bold]healthscore score --format csv[/bold]; "
         "[bold]healthscore train --num-leaves 31 && healthscore compare[/bold]; "
         f"[bold]mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}[/bold]; "
         "the data contract is in docs/data-contract.md."

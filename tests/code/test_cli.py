@@ -25,6 +25,7 @@ COMMANDS = [
     "train",
     "compare",
     "promote",
+    "score",
 ]
 
 
@@ -105,6 +106,10 @@ def test_demo_runs_in_a_workspace(tmp_path: Path) -> None:
     assert (ws / "mlflow.db").exists() and (ws / "mlartifacts").is_dir()
     for text in ("LightGBM", "scorecard", "logistic", "first champion"):
         assert text in result.output, text
+    assert "accounts scored" in result.output and (ws / "scores" / "scores.parquet").exists()
+    csv = runner.invoke(app, ["--workspace", str(ws), "score", "--format", "csv"])
+    assert csv.exit_code == 0, csv.output
+    assert (ws / "scores" / "scores.csv").exists() and "at-risk accounts" in csv.output
     compared = runner.invoke(app, ["--workspace", str(ws), "compare"])
     assert compared.exit_code == 0, compared.output
     assert "champion" in compared.output
@@ -115,6 +120,8 @@ def test_model_commands_explain_what_is_missing(tmp_path: Path) -> None:
     result = runner.invoke(app, [*ws, "compare"])
     assert result.exit_code == 1 and "healthscore train" in result.output
     result = runner.invoke(app, [*ws, "promote"])
+    assert result.exit_code == 1 and "healthscore train" in result.output
+    result = runner.invoke(app, [*ws, "score"])
     assert result.exit_code == 1 and "healthscore train" in result.output
     result = runner.invoke(app, [*ws, "promote", "--force"])
     assert result.exit_code == 2 and "--reason" in result.output
