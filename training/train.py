@@ -28,6 +28,7 @@ from training.data import LABEL, Split
 from training.scorecard import Scorecard
 
 CLIP = 1e-4  # probabilities are kept inside [CLIP, 1 - CLIP] when scored by log loss
+SAMPLE_CAP = 200_000  # baselines and the calibration CV fit on at most this many rows
 
 
 @dataclass(frozen=True)
@@ -137,20 +138,35 @@ def fit_calibrator(raw: np.ndarray, y: np.ndarray, method: str) -> Calibrator:
     raise ValueError(f"training.calibration: unknown method {method!r}")
 
 
+def sample_rows(n: int, cap: int | None, seed: int) -> np.ndarray | None:
+    """Sorted positions of a seeded random sample of `cap` of `n` rows; None when n <= cap."""
+    if cap is None or n <= cap:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n, cap, replace=False))
+
+
 def choose_calibrator(
-    raw: np.ndarray, y: np.ndarray, method: str, seed: int, folds: int = 5
+    raw: np.ndarray,
+    y: np.ndarray,
+    method: str,
+    seed: int,
+    folds: int = 5,
+    sample_cap: int | None = SAMPLE_CAP,
 ) -> tuple[Calibrator, dict[str, float]]:
-    """`auto` picks isotonic or Platt by cross-validated log loss on the validation period."""
+    """`auto` picks isotonic or Platt by cross-validated log loss on the validation period
+    (on a seeded sample of `sample_cap` rows when there are more); the pick is fitted on all."""
     candidates = ["isotonic", "platt", "none"] if method == "auto" else [method]
     scores: dict[str, float] = {}
     if len(candidates) > 1:
         from sklearn.model_selection import StratifiedKFold
 
+        rows = sample_rows(len(raw), sample_cap, seed)
+        r, t = (raw, y) if rows is None else (raw[rows], y[rows])
         kfold = StratifiedKFold(folds, shuffle=True, random_state=seed)
         for m in candidates:
             losses = [
-                _log_loss(y[te], fit_calibrator(raw[tr], y[tr], m)(raw[te]))
-                for tr, te in kfold.split(raw, y)
+                _log_loss(t[te], fit_calibrator(r[tr], t[tr], m)(r[te]))
+                for tr, te in kfold.split(r, t)
             ]
             scores[m] = float(np.mean(losses))
         method = min(scores, key=scores.__getitem__)
@@ -197,8 +213,16 @@ def train(
     tiers: TierSpec,
     scorecard_weights: dict[str, float],
     metadata: dict | None = None,
+    sample_cap: int | None = SAMPLE_CAP,
 ) -> TrainResult:
-    """Fit the health model and both baselines; predict the test period with all three."""
+    """Fit the health model and both baselines; predict the test period with all three.
+
+    LightGBM always learns from every training row. Beyond `sample_cap` rows (None: never), the
+    scorecard and the logistic regression are fitted on a random sample of `sample_cap` training
+    rows and the calibration method is chosen by cross-validation on a sample of `sample_cap`
+    validation rows (the chosen calibrator is then fitted on all of them); samples are seeded
+    from `params.seed`. Below the cap nothing is sampled.
+    """
     seconds: dict[str, float] = {}
     categorical = {
         c: sorted(split.train[c].dropna().astype(str).unique()) for c in categorical_features
@@ -235,11 +259,15 @@ def train(
 
     t = time.perf_counter()
     calibrator, cv = choose_calibrator(
-        booster.predict(X["validation"]), y["validation"], params.calibration, params.seed
+        booster.predict(X["validation"]),
+        y["validation"],
+        params.calibration,
+        params.seed,
+        sample_cap=sample_cap,
     )
     seconds["calibration"] = time.perf_counter() - t
 
-    healthy = split.train[split.train[LABEL]]
+    healthy = X["train"][y["train"] == 1]  # the model matrix: numbers already float64
     info = {
         f: FeatureInfo(
             i.domain,
@@ -258,7 +286,17 @@ def train(
         TierPolicy("fixed", (Tier("all", "grey", 0.0),)),
         info,
     )
-    population = np.concatenate([model.probability(split.train), model.probability(split.test)])
+
+    # model.probability(frame) is this on the frame's matrix; the matrices are already built.
+    def probability(part: str) -> np.ndarray:
+        return np.clip(calibrator(booster.predict(X[part])), 0.0, 1.0)
+
+    test_probability = probability("test")
+    population = (  # only quantile tiers look at the population
+        np.concatenate([probability("train"), test_probability])
+        if tiers.policy == "quantile"
+        else test_probability
+    )
     model.tiers = tiers.resolve(population)
     model.metadata = {
         **(metadata or {}),
@@ -267,22 +305,27 @@ def train(
         "calibration": calibrator.method,
     }
 
+    rows = sample_rows(len(split.train), sample_cap, params.seed)
     t = time.perf_counter()
     card = Scorecard.fit(
-        split.train,
-        y["train"],
+        split.train if rows is None else split.train.iloc[rows],
+        y["train"] if rows is None else y["train"][rows],
         {f: i.direction for f, i in info.items()},
         {f: i.domain for f, i in info.items()},
         scorecard_weights,
     )
     seconds["scorecard"] = time.perf_counter() - t
     t = time.perf_counter()
-    logistic = fit_logistic(X["train"], y["train"], params.seed)
+    logistic = fit_logistic(
+        X["train"] if rows is None else X["train"].iloc[rows],
+        y["train"] if rows is None else y["train"][rows],
+        params.seed,
+    )
     seconds["logistic_regression"] = time.perf_counter() - t
 
     cats = list(categorical)
     predictions = {
-        "lightgbm": model.probability(split.test),
+        "lightgbm": test_probability,
         "scorecard": card.probability(split.test),
         "logistic_regression": logistic.predict_proba(_for_sklearn(X["test"], cats))[:, 1],
     }
@@ -290,5 +333,8 @@ def train(
 
 
 def _median(col: pd.Series) -> float | None:
-    values = pd.to_numeric(col.astype("object"), errors="coerce").astype(float)
+    if pd.api.types.is_float_dtype(col):  # a model-matrix column
+        values = col
+    else:
+        values = pd.to_numeric(col.astype("object"), errors="coerce").astype(float)
     return None if values.isna().all() else float(values.median())
