@@ -457,6 +457,14 @@ def train(
     calibration: Annotated[
         str | None, typer.Option(help="auto | isotonic | platt | none \\[default: auto].")
     ] = None,
+    tune: Annotated[
+        int,
+        typer.Option(
+            help="Optuna trials searching LightGBM's parameters on the validation period "
+            "(each a nested MLflow run) before the final fit; 0 = no search.",
+            min=0,
+        ),
+    ] = 0,
 ) -> None:
     """Train the renewal model on past renewal decisions and register it as the challenger.
 
@@ -467,7 +475,8 @@ def train(
     logged to MLflow; the model becomes a new version of the registered model with the alias
     [bold]challenger[/bold]. Needs [bold]healthscore features apply[/bold] first.
 
-    [bold]Example[/bold]: healthscore train --run-name more-leaves --num-leaves 31
+    [bold]Example[/bold]: healthscore train --run-name more-leaves --num-leaves 31;
+    healthscore train --tune 30
     """
     from healthscore import pipeline
 
@@ -481,6 +490,7 @@ def train(
             settings,
             run_name=run_name,
             progress=lambda msg: status.update(msg),
+            tune=tune,
             seed=seed,
             learning_rate=learning_rate,
             num_leaves=num_leaves,

@@ -6,6 +6,7 @@ Only this package reads configuration; the stages in `features/`, `training/`, `
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -135,6 +136,7 @@ def train(
     settings: Settings,
     run_name: str | None = None,
     progress: Callable[[str], None] | None = None,
+    tune: int = 0,
     **overrides: object,
 ):  # -> (training.tracking.TrainingRun, training.data.Split, TrainResult)
     """Build the point-in-time training set, fit the model and baselines, log and register."""
@@ -164,21 +166,44 @@ def train(
         "decisions_without_features": dropped,
         "features": len(names),
     }
-    say(f"fitting LightGBM and baselines on {len(split.train):,} decisions")
-    result = fit(
-        split,
-        names,
-        info,
-        categorical,
-        params,
-        tier_spec(settings),
-        settings.training.scorecard_weights,
-        metadata=lineage,
-    )
-    say("logging to MLflow and registering the challenger")
-    run = trk.log_training(
-        tracking(settings), result, split, params=vars(params), lineage=lineage, run_name=run_name
-    )
+    t = tracking(settings)
+    with contextlib.ExitStack() as stack:
+        if tune:
+            from training.tune import tune as search
+
+            stack.enter_context(trk.start_training_run(t, run_name))
+            say(f"tuning: {tune} Optuna trials (nested MLflow runs)")
+            params, _ = search(
+                split,
+                names,
+                info,
+                categorical,
+                params,
+                tune,
+                progress=lambda i, n, best: say(f"tuning: trial {i}/{n}, best log loss {best:.4f}"),
+            )
+            lineage["tuning_trials"] = tune
+        say(f"fitting LightGBM and baselines on {len(split.train):,} decisions")
+        result = fit(
+            split,
+            names,
+            info,
+            categorical,
+            params,
+            tier_spec(settings),
+            settings.training.scorecard_weights,
+            metadata=lineage,
+        )
+        say("logging to MLflow and registering the challenger")
+        run = trk.log_training(
+            t,
+            result,
+            split,
+            params=vars(params),
+            lineage=lineage,
+            run_name=run_name,
+            active=bool(tune),
+        )
     return run, split, result
 
 

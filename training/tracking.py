@@ -8,6 +8,7 @@ so later comparisons score every model on the very same renewals.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,6 +35,15 @@ class Tracking:
     artifact_root: Path  # artifact location of experiments this creates
     experiment: str = "account-health"
     registered_model: str = "account-health"
+
+
+def start_training_run(t: Tracking, run_name: str | None):
+    """Open the training run early (context manager), when trials must nest under it."""
+    import mlflow
+
+    return mlflow.start_run(
+        experiment_id=experiment_id(t), run_name=run_name, tags={KIND_TAG: "train"}
+    )
 
 
 @dataclass
@@ -83,7 +93,7 @@ def log_training(
     params: dict,
     lineage: dict,
     run_name: str | None = None,
-    parent_run_id: str | None = None,
+    active: bool = False,
 ) -> TrainingRun:
     """Log a finished training to MLflow and register its health model as the challenger."""
     import mlflow
@@ -99,13 +109,13 @@ def log_training(
     exp = experiment_id(t)
     tracked = time.perf_counter() - started
 
-    with mlflow.start_run(
-        experiment_id=exp,
-        run_name=run_name,
-        parent_run_id=parent_run_id,
-        nested=parent_run_id is not None,
-        tags={KIND_TAG: "train"},
-    ) as run:
+    # `active`: log into the run already open (e.g. the parent of tuning trials).
+    run_context = (
+        contextlib.nullcontext(mlflow.active_run())
+        if active
+        else mlflow.start_run(experiment_id=exp, run_name=run_name, tags={KIND_TAG: "train"})
+    )
+    with run_context as run:
         rid = run.info.run_id
         metrics = dict(scores["lightgbm"])
         for name in ("scorecard", "logistic_regression"):

@@ -17,6 +17,7 @@ from features.health_model_mlflow import load_health_model, signature_frame
 from healthscore import pipeline
 from healthscore.settings import load_settings
 from tests.conftest import require_service
+from tests.model.conftest import workspace_copy
 from training import tracking as trk
 from training.data import LABEL
 from training.train import train as fit
@@ -208,3 +209,21 @@ def test_holdout_frame_is_the_test_period(trained: dict) -> None:
         holdout["contract_id"].reset_index(drop=True),
         trained["split"].test["contract_id"].reset_index(drop=True),
     )
+
+
+def test_tune_nests_trials_under_the_training_run(trained: dict, tmp_path: Path) -> None:
+    settings = workspace_copy(trained, tmp_path / "ws")
+    run, _, result = pipeline.train(settings, run_name="tuned", tune=2)
+    c = trk.client(pipeline.tracking(settings))
+    parent = c.get_run(run.run_id)
+    assert parent.data.params["tuning_trials"] == "2" and "roc_auc" in parent.data.metrics
+    children = c.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{run.run_id}'"
+    )
+    kinds = sorted(r.data.tags.get("healthscore.kind", "") for r in children)
+    assert kinds == ["baseline", "baseline", "tuning_trial", "tuning_trial"]
+    assert (
+        str(c.get_model_version_by_alias(settings.training.registered_model, "challenger").version)
+        == run.version
+    )
+    assert result.model.metadata["tuning_trials"] == 2
