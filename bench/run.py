@@ -2,6 +2,7 @@
 
     make bench                      # default sizes (10k accounts)
     .venv/bin/python bench/run.py --accounts 100000
+    .venv/bin/python bench/run.py --only train --rows 100000
 
 Every case runs in a fresh subprocess so its peak memory (max RSS) is its own. Ratios, not
 absolute seconds, are what to compare across machines: this machine is shared and noisy.
@@ -21,7 +22,9 @@ CASES = {
     "generate": "bench_generate.py",
     "validate": "bench_validate.py",
     "features": "bench_features.py",
+    "train": "bench_train.py",
 }
+EXTRA = {"train": lambda a: ["--rows", str(a.rows)]}  # arguments only one case takes
 
 
 def run_case(script: str, args: list[str]) -> dict:
@@ -40,13 +43,15 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--only", choices=sorted(CASES), action="append")
+    parser.add_argument("--rows", type=int, default=1_000_000, help="train: rows of the matrix")
     args = parser.parse_args()
     results = []
     with tempfile.TemporaryDirectory(prefix="hs-bench-") as tmp:
         common = ["--accounts", str(args.accounts), "--months", str(args.months), "--dir", tmp]
         for name in args.only or list(CASES):
             print(f"running {name} ...", file=sys.stderr, flush=True)
-            results.extend(run_case(CASES[name], common))
+            extra = EXTRA[name](args) if name in EXTRA else []
+            results.extend(run_case(CASES[name], [*common, *extra]))
     print(f"\n{'case':44} {'seconds':>9} {'baseline':>9} {'ratio':>7} {'peak MB':>8}  notes")
     for r in results:
         print(
