@@ -717,7 +717,7 @@ def _print_scores(run, top: int, seconds: float) -> None:
         for _, r in risky.iterrows():
             change = r["score_change"]
             t.add_row(
-                str(r.get("account_name") or r["account_id"]),
+                f"{r.get('account_name') or ''} {r['account_id']}".strip(),
                 f"${r['arr']:,.0f}",
                 str(r["health_score"]),
                 "—" if pd.isna(change) else f"{int(change):+d}",
