@@ -1,0 +1,47 @@
+"""The service on the production online store: Redis (skipped locally without it; CI=true
+requires it)."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+
+import pytest
+
+from features import store as fs
+from tests.conftest import require_service
+from tests.serving.conftest import AS_OF, changed, serve_asgi
+
+
+@pytest.mark.redis
+def test_scores_from_redis_equal_batch_scores(served: dict, tmp_path) -> None:
+    require_service("127.0.0.1", 6379, "Redis")
+    project = f"hs_serve_{uuid.uuid4().hex[:8]}"
+    cfg = fs.StoreConfig(
+        repo_dir=tmp_path / "repo",
+        feature_dir=served["config"].store.feature_dir,
+        online_store="redis",
+        project=project,
+    )
+    store = fs.open_store(cfg)
+    objects = fs.definitions(cfg.feature_dir)
+    store.apply(objects)
+    try:
+        fs.materialize(store, AS_OF)
+        scores = served["batch"].scores.set_index("account_id")
+        ids = list(scores.index[:: max(1, len(scores) // 50)])
+        with serve_asgi(changed(served["config"], store=cfg)) as client:
+            r = client.post("/score", json={"account_ids": [*ids, "NOPE"]})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert [e["account_id"] for e in body["errors"]] == ["NOPE"]  # Redis says PRESENT
+        assert [x["account_id"] for x in body["results"]] == ids
+        for x in body["results"]:
+            row = scores.loc[x["account_id"]]
+            assert x["renewal_probability"] == row["renewal_probability"]
+            assert (x["tier"], x["actions"]) == (row["tier"], list(row["actions"]))
+            assert x["drivers"]["negative"] == list(row["drivers_negative"])
+            assert x["features_as_of"] == "2026-11-01T00:00:00Z"
+    finally:
+        store.apply([], objects_to_delete=objects, partial=False)
+        shutil.rmtree(tmp_path / "repo", ignore_errors=True)
