@@ -730,5 +730,51 @@ def _print_scores(run, top: int, seconds: float) -> None:
     )
 
 
+# -- online service ----------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address \\[default: serving.host, 127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port \\[default: serving.port, 3000].", min=1)
+    ] = None,
+) -> None:
+    """Start the online health-score service (BentoML): POST /score with account ids, POST
+    /score_features with posted features, /livez and /readyz.
+
+    Loads the champion model (scoring.model_alias) from MLflow and reads features from the Feast
+    online store (run [bold]healthscore features materialize[/bold] first); a newly promoted
+    champion is picked up without a restart. Set serving.api_key to require an X-API-Key header.
+
+    [bold]Example[/bold]: healthscore serve --port 3000, then
+    curl -s -H 'Content-Type: application/json' -d '{"account_ids": ["A0000001"]}'
+    http://127.0.0.1:3000/score
+    """
+    import os
+    import sys
+
+    from healthscore import pipeline
+    from serving.schemas import service_config_to_env
+
+    settings = ctx.obj.settings
+    env = os.environ | service_config_to_env(pipeline.service_config(settings))
+    bentoml = str(Path(sys.executable).parent / "bentoml")
+    argv = [
+        bentoml,
+        "serve",
+        "serving.service:HealthScore",
+        "--host",
+        host or settings.serving.host,
+        "--port",
+        str(port or settings.serving.port),
+    ]
+    console.print(f"serving on http://{argv[4]}:{argv[6]} (Ctrl-C stops)")
+    os.execve(bentoml, argv, env)  # the service replaces this process: signals go straight to it
+
+
 def run() -> None:  # console-script entry point
     app()

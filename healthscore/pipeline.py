@@ -311,3 +311,23 @@ def score(
     batch.write_atomic(scores, target, fmt)
     batch.write_history(history, as_of, scores)
     return ScoreRun(scores, target, as_of, str(mv.version), model.tiers.names)
+
+
+def service_config(settings: Settings):  # -> serving.schemas.ServiceConfig
+    """The online service's configuration from the `serving`, `scoring` and `stores` sections."""
+    from serving.schemas import ServiceConfig
+
+    sc, sv = settings.scoring, settings.serving
+    return ServiceConfig(
+        tracking_uri=settings.mlflow_tracking_uri,
+        registered_model=settings.training.registered_model,
+        model_alias=sc.model_alias,
+        store=store_config(settings),
+        playbooks=sc.playbooks,
+        domain_actions=sc.domain_actions,
+        context_domains=sc.context_domains,
+        top_drivers=sc.top_drivers,
+        max_ids=sv.max_ids,
+        api_key=sv.api_key,
+        poll_seconds=sv.poll_seconds,
+    )

@@ -151,6 +151,16 @@ class ScoringSettings(_Section):
     context_domains: list[str] = ["contract"]
 
 
+class ServingSettings(_Section):
+    """The online service (`healthscore serve`)."""
+
+    host: str = "127.0.0.1"  # bind address; 0.0.0.0 exposes it to the network
+    port: int = Field(3000, ge=1, le=65535)
+    api_key: str | None = None  # when set, required in the X-API-Key header (not for probes)
+    max_ids: int = Field(1000, ge=1, le=100_000)  # accounts per request
+    poll_seconds: float = Field(30.0, gt=0)  # how often the model alias is checked
+
+
 class Settings(BaseSettings):
     """Everything healthscore can be configured with."""
 
@@ -168,6 +178,7 @@ class Settings(BaseSettings):
     training: TrainingSettings = TrainingSettings()
     tiers: TierSettings = TierSettings()
     scoring: ScoringSettings = ScoringSettings()
+    serving: ServingSettings = ServingSettings()
 
     @property
     def data_dir(self) -> Path:

@@ -26,6 +26,7 @@ COMMANDS = [
     "compare",
     "promote",
     "score",
+    "serve",
 ]
 
 
@@ -139,3 +140,18 @@ def test_bad_configuration_exits_2_with_the_field(tmp_path: Path) -> None:
 def test_help_shows_defaults_that_markup_could_swallow() -> None:
     result = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
     assert "[default: ./.healthscore]" in result.output
+
+
+def test_serve_hands_the_settings_to_the_service(tmp_path: Path) -> None:
+    from healthscore import pipeline
+    from healthscore.settings import load_settings
+    from serving.schemas import service_config_from_env, service_config_to_env
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("serving:\n  api_key: s3cret\n  max_ids: 50\nscoring:\n  top_drivers: 5\n")
+    settings = load_settings(cfg, workspace=tmp_path / "ws")
+    config = service_config_from_env(service_config_to_env(pipeline.service_config(settings)))
+    assert config.api_key.get_secret_value() == "s3cret" and config.max_ids == 50
+    assert config.top_drivers == 5 and config.model_alias == "champion"
+    assert str(config.store.repo_dir) == str(tmp_path / "ws" / "feature_repo")
+    assert config.tracking_uri == settings.mlflow_tracking_uri
