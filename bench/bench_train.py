@@ -18,8 +18,8 @@ it reuses the raw data and feature tables of the `features` case when they exist
 Goal (issue): pipeline within 1.2× of the baseline, MLflow tracking under 2% of the wall time.
 The LightGBM part of the pipeline is the baseline's work again and its time swings widely on a
 shared machine, so `overhead_ratio` = (baseline + pipeline time outside LightGBM) / baseline is
-reported beside the plain ratio, and so is the ratio of CPU seconds (process time, all threads),
-which other jobs on the machine barely move.
+reported beside the plain ratio. (CPU seconds are no steadier: LightGBM's OpenMP threads spin
+while waiting for a core, so its CPU time grows with the load too.)
 Peak memory is the process's max RSS (monotonic: it includes building the matrix on a cold run).
 
     .venv/bin/python bench/bench_train.py --accounts 10000 --dir /tmp/hs-bench --rows 100000
@@ -130,16 +130,8 @@ def bare_lightgbm(split: td.Split, features, categorical, directions, params):
             callbacks=[lgb.early_stopping(params.early_stopping_rounds, verbose=False)],
         )
 
-    (seconds, cpu), booster = timed_cpu(fit)
-    return seconds, cpu, booster.best_iteration
-
-
-def timed_cpu(fn) -> tuple[tuple[float, float], object]:
-    """Wall and CPU seconds (all threads of this process) of fn(). CPU time barely moves when
-    other jobs share the machine, wall time does."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    value = fn()
-    return (time.perf_counter() - t0, time.process_time() - c0), value
+    seconds, booster = timed(fit)
+    return seconds, booster.best_iteration
 
 
 def say(msg: str) -> None:
@@ -181,7 +173,7 @@ def main() -> None:
     directions = [info[f].direction if f not in categorical else 0 for f in features]
 
     say("baseline: bare lightgbm.train")
-    base_s, base_cpu, base_iter = bare_lightgbm(split, features, categorical, directions, params)
+    base_s, base_iter = bare_lightgbm(split, features, categorical, directions, params)
     say(f"baseline {base_s:.1f} s, best iteration {base_iter}")
     base_mb = peak_mb()
 
@@ -204,12 +196,10 @@ def main() -> None:
             import cProfile
 
             prof = cProfile.Profile()
-            (seconds, cpu), (result, run, train_s, log_s) = timed_cpu(
-                lambda: prof.runcall(pipeline)
-            )
+            seconds, (result, run, train_s, log_s) = timed(lambda: prof.runcall(pipeline))
             prof.dump_stats(a.profile)
         else:
-            (seconds, cpu), (result, run, train_s, log_s) = timed_cpu(pipeline)
+            seconds, (result, run, train_s, log_s) = timed(pipeline)
     say(f"pipeline {seconds:.1f} s")
 
     parts = {k: round(v, 2) for k, v in result.seconds.items()}
@@ -227,7 +217,7 @@ def main() -> None:
         f"{len(split.train):,} train rows; "
         + ", ".join(f"{k} {v:.1f}" for k, v in parts.items())
         + f"; overhead beyond LightGBM {overhead:.1f} s ({(base_s + overhead) / base_s:.2f}x "
-        f"on the baseline); CPU {cpu:.0f} s vs {base_cpu:.0f} s ({cpu / base_cpu:.2f}x); "
+        f"on the baseline); "
         f"MLflow logging {share:.1%} of wall; "
         f"best iteration {result.best_iteration} (bare {base_iter}); bare peak {base_mb:.0f} MB"
     )
@@ -244,9 +234,6 @@ def main() -> None:
                 "tracking_share": share,
                 "overhead_seconds": overhead,
                 "overhead_ratio": (base_s + overhead) / base_s,
-                "cpu_seconds": cpu,
-                "baseline_cpu_seconds": base_cpu,
-                "cpu_ratio": cpu / base_cpu,
                 "mlflow_init_seconds": init_s,
                 "test_roc_auc": run.metrics["lightgbm"]["roc_auc"],
                 "calibration": result.model.calibrator.method,
