@@ -133,7 +133,8 @@ class ServiceConfig(BaseModel):
     top_drivers: int = Field(3, ge=1, le=10)
     max_ids: int = Field(1000, ge=1, le=100_000)  # accounts per request, both endpoints
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)  # larger requests get a 413
-    api_key: SecretStr | None = None  # when set, required in the X-API-Key header
+    # When set, required in the X-API-Key header of every request but /livez and /readyz.
+    api_key: SecretStr | None = Field(None, min_length=1)
     poll_seconds: float = Field(30.0, gt=0)  # how often the alias is checked for a new version
 
 

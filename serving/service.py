@@ -1,13 +1,27 @@
 """The online health-score service (BentoML 1.4): `POST /score`, `POST /score_features`,
 `/livez`, `/readyz`.
 
-Start it with
-    HEALTHSCORE_SERVICE_CONFIG='{"tracking_uri": ..., "store": {...}}' \\
-        bentoml serve serving.service:HealthScore --host 127.0.0.1 --port 3000
-(`healthscore serve` does this). Contract with the caller: the one environment variable
-`HEALTHSCORE_SERVICE_CONFIG` holds the JSON of `serving.schemas.ServiceConfig` (build it with
-`serving.schemas.service_config_to_env`); it is read once, when the service starts, and an absent
-or invalid value stops the start with a message naming it. Nothing happens at import.
+Contract with the caller (`healthscore serve`): one environment variable,
+`HEALTHSCORE_SERVICE_CONFIG`, holds the JSON of `serving.schemas.ServiceConfig` (build it with
+`serving.schemas.service_config_to_env`). It is read once, when the service starts; an absent or
+invalid value stops the start with a message naming it. Nothing happens at import. Then
+
+    bentoml serve serving.service:HealthScore --host 127.0.0.1 --port 3000
+
+(the host defaults to 127.0.0.1), and an application asks
+
+    curl -s -H 'Content-Type: application/json' -d '{"account_ids": ["A0000001"]}' \\
+        http://127.0.0.1:3000/score
+
+    {"model_version": "1", "errors": [], "results": [{"account_id": "A0000001",
+     "renewal_probability": 0.648, "health_score": 65, "tier": "unhealthy", "tier_colour": "red",
+     "domains": {"adoption": -0.93, ...}, "drivers": {"negative": [{"feature":
+     "days_since_last_training", "domain": "adoption", "value": "359 days", "impact": -0.4557,
+     "text": "days since the last training: 359 days (renewing accounts: 71 days)"}, ...],
+     "positive": [...]}, "actions": [...], "model_version": "1",
+     "features_as_of": "2026-11-01T00:00:00Z"}]}
+
+with `-H 'X-API-Key: ...'` when a key is configured.
 
 At start a background thread opens the Feast store and loads the model the registry alias points
 at; `/readyz` answers 503 until both are loaded and the online store answers, `/livez` 200 as long
@@ -23,6 +37,7 @@ size, method and API key by `RequestGuard` below, in the same shape.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
 import os
@@ -53,6 +68,12 @@ def _error(status: int, message: str, loc: list, kind: str):
 
     detail = [{"type": kind, "loc": loc, "msg": message}]
     return JSONResponse({"error": message, "detail": detail}, status_code=status)
+
+
+def _check_count(title: str, field: str, count: int, limit: int) -> None:
+    if count > limit:
+        message = f"at most {limit} {field.replace('_', ' ')} per request, got {count}"
+        raise _validation_error(title, [((field,), message, "too_long")])
 
 
 def _validation_error(title: str, errors: list[tuple[tuple, str, str]]):
@@ -116,6 +137,7 @@ class HealthScore:
         if self.store is None:
             self.store = open_store(self.config.store)
         scorer = load_scorer(self.config, self.store, version)
+        _warm_up(scorer, self.store)
         self.scorer = scorer  # the swap: one reference assignment
         logger.info(
             "serving %s version %s (was %s)",
@@ -154,19 +176,8 @@ class HealthScore:
         scorer = self.scorer  # one model for the whole request, even if a swap happens now
         if scorer is None:
             return _not_ready()
-        ids = list(dict.fromkeys(request.account_ids))
-        if len(request.account_ids) > self.config.max_ids:
-            raise _validation_error(
-                "ScoreRequest",
-                [
-                    (
-                        ("account_ids",),
-                        f"at most {self.config.max_ids} account ids per request, "
-                        f"got {len(request.account_ids)}",
-                        "too_long",
-                    )
-                ],
-            )
+        _check_count("ScoreRequest", "account_ids", len(request.account_ids), self.config.max_ids)
+        ids = list(dict.fromkeys(request.account_ids))  # duplicates scored once, order kept
         try:
             frame = lookup(self.store, scorer.service, ids)
         except Exception as exc:
@@ -193,18 +204,7 @@ class HealthScore:
         scorer = self.scorer
         if scorer is None:
             return _not_ready()
-        if len(request.accounts) > self.config.max_ids:
-            raise _validation_error(
-                "ScoreFeaturesRequest",
-                [
-                    (
-                        ("accounts",),
-                        f"at most {self.config.max_ids} accounts per request, "
-                        f"got {len(request.accounts)}",
-                        "too_long",
-                    )
-                ],
-            )
+        _check_count("ScoreFeaturesRequest", "accounts", len(request.accounts), self.config.max_ids)
         errors = feature_errors(request.accounts, scorer.specs)
         if errors:
             raise _validation_error("ScoreFeaturesRequest", errors)
@@ -220,11 +220,19 @@ class RequestGuard:
 
     def __init__(self, app) -> None:
         self.app = app
-        self.config = service_config_from_env()
+        try:
+            self.config: ServiceConfig | None = service_config_from_env()
+        except RuntimeError:  # the service itself reports it and stops the start
+            self.config = None
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
+            return
+        if self.config is None:
+            await _error(503, "the service is not configured", [], "unavailable")(
+                scope, receive, send
+            )
             return
         headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
         refusal = self._refuse(scope, headers)
@@ -235,6 +243,8 @@ class RequestGuard:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
+        if scope["path"] not in API_PATHS:
+            send = _json_not_found(scope, receive, send)
         await self.app(scope, receive, send)
 
     def _refuse(self, scope, headers: dict):
@@ -309,12 +319,39 @@ def _quiet_rejections() -> None:
         log.addFilter(_RejectionFilter())
 
 
+def _warm_up(scorer, store) -> None:
+    """One throw-away lookup and score before a model serves, so that the first request does not
+    pay for the first online-store connection and the first prediction (about a second)."""
+    from serving.online import lookup, posted_frame
+    from serving.schemas import AccountFeatures
+
+    scorer.score(posted_frame([AccountFeatures(account_id=PROBE_ACCOUNT)], scorer.model.features))
+    with contextlib.suppress(Exception):  # an unreachable store is the readiness probe's job
+        lookup(store, scorer.service, [PROBE_ACCOUNT])
+
+
 def _not_ready():
     return _error(503, "the model is not loaded yet: see /readyz", [], "unavailable")
 
 
 def _too_large(limit: int):
     return _error(413, f"request body larger than {limit} bytes", ["body"], "too_large")
+
+
+def _json_not_found(scope, receive, send):
+    """A `send` that turns the router's plain-text 404 into the JSON error shape."""
+    replaced = False
+
+    async def wrapped(message) -> None:
+        nonlocal replaced
+        if message["type"] == "http.response.start" and message["status"] == 404:
+            replaced = True
+            path = scope["path"]
+            await _error(404, f"no endpoint {path!r}", ["path"], "not_found")(scope, receive, send)
+        elif not replaced:
+            await send(message)
+
+    return wrapped
 
 
 def _replay(body: bytes, receive):

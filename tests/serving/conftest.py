@@ -132,10 +132,10 @@ def wait_ready(get, timeout: float) -> None:
     raise AssertionError(f"service not ready within {timeout} s")
 
 
-def register_variant(settings, shift: float) -> str:
+def register_variant(settings, shift: float):  # -> (version, HealthModel)
     """Register a variant of the champion (its calibrator shifted by `shift` in log-odds) as a
     new version of the registered model, tagged with the champion's training run (so `promote`
-    can compare them on its holdout); returns the version."""
+    can compare them on its holdout); returns the version and the variant."""
     import mlflow
 
     from features import store as fstore
@@ -155,7 +155,7 @@ def register_variant(settings, shift: float) -> str:
     version = str(mlflow.register_model(info.model_uri, t.registered_model).version)
     run_id = champion.tags.get("run_id") or champion.run_id
     client.set_model_version_tag(t.registered_model, version, "run_id", run_id)
-    return version
+    return version, variant
 
 
 def free_port() -> int:

@@ -22,9 +22,13 @@ from tests.serving.conftest import (
 )
 
 
-def _ids(settings, n: int) -> list[str]:
+def _snapshot(settings, n: int):
     store = fstore.open_store(pipeline.store_config(settings))
-    return list(batch.snapshot(store, AS_OF)["account_id"].iloc[:n])
+    return batch.snapshot(store, AS_OF).iloc[:n]
+
+
+def _ids(settings, n: int) -> list[str]:
+    return list(_snapshot(settings, n)["account_id"])
 
 
 def test_not_ready_until_a_model_is_promoted(trained, tmp_path) -> None:
@@ -65,7 +69,8 @@ def test_an_unreachable_online_store_is_not_ready_and_answers_503(served) -> Non
 def test_a_promoted_version_is_served_without_a_failed_request(trained, tmp_path) -> None:
     settings = workspace_copy(trained, tmp_path / "ws")
     prepare(settings, batch=False)
-    ids = _ids(settings, 4)
+    rows = _snapshot(settings, 4)
+    ids = list(rows["account_id"])
     with serve_asgi(service_config(settings, poll_seconds=0.2)) as client:
         before = client.post("/score", json={"account_ids": ids}).json()
         old = before["model_version"]
@@ -83,7 +88,7 @@ def test_a_promoted_version_is_served_without_a_failed_request(trained, tmp_path
             t.start()
         try:
             time.sleep(0.5)
-            new = register_variant(settings, shift=-1.0)
+            new, variant = register_variant(settings, shift=-1.0)
             promoted = pipeline.promote(settings, new, force=True, reason="test: swap under load")
             assert promoted.promoted, promoted
             deadline = time.monotonic() + 60
@@ -108,4 +113,5 @@ def test_a_promoted_version_is_served_without_a_failed_request(trained, tmp_path
         probs = [r["renewal_probability"] for r in results]
         assert by_version.setdefault(version, probs) == probs  # a response is one model's
     assert by_version[old] == [r["renewal_probability"] for r in before["results"]]
-    assert all(n < o for n, o in zip(by_version[new], by_version[old], strict=True))
+    assert by_version[new] == list(variant.probability(rows))  # the new model's numbers
+    assert by_version[new] != by_version[old]
