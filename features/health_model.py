@@ -132,6 +132,9 @@ def model_matrix(
             values = col.astype("object").where(col.notna(), None)
             cols[name] = pd.Categorical(values, categories=categorical[name])
             continue
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            cols[name] = col.astype("float64")  # fast path; nullable NA becomes NaN
+            continue
         try:
             cols[name] = pd.to_numeric(col.astype("object"), errors="raise").astype("float64")
         except (TypeError, ValueError) as exc:
