@@ -25,6 +25,7 @@ import pandas as pd
 
 from features.catalog import FEATURE_SERVICE
 from features.health_model import HealthModel
+from serving.batch import score_frame
 from serving.explain import Playbook
 from serving.schemas import AccountFeatures, AccountScore, Driver, Drivers, ServiceConfig
 
@@ -204,11 +205,9 @@ class Scorer:
     def score(self, frame: pd.DataFrame) -> list[AccountScore]:
         """Score each row of `frame` (account_id, the model's features, optionally
         features_as_of) exactly as batch scoring does."""
-        from serving import batch
-
         if frame.empty:
             return []
-        scores = batch.score_frame(
+        scores = score_frame(
             self.model,
             frame,
             self.playbook,
