@@ -243,12 +243,9 @@ class ScoreRun:
 
 def playbook(settings: Settings, tier_names: list[str]):  # -> serving.explain.Playbook
     """The product's default playbooks, overridden per tier name and domain from `scoring`."""
-    from serving.explain import Playbook
+    from serving.online import playbook_for
 
-    base = Playbook.default(tier_names)
-    sc = settings.scoring
-    tiers = {name: tuple(sc.playbooks.get(name, base.tiers[name])) for name in tier_names}
-    return Playbook(tiers, base.domains | sc.domain_actions)
+    return playbook_for(tier_names, settings.scoring.playbooks, settings.scoring.domain_actions)
 
 
 def score(

@@ -184,7 +184,7 @@ def playbook_for(
     tier_names: list[str], playbooks: dict[str, list[str]], domain_actions: dict[str, str]
 ) -> Playbook:
     """The default playbooks for the model's tiers, overridden per tier name and per domain
-    (the same rule as `healthscore.pipeline.playbook` for batch scoring)."""
+    (batch scoring uses it too, through `healthscore.pipeline.playbook`)."""
     base = Playbook.default(tier_names)
     tiers = {name: tuple(playbooks.get(name, base.tiers[name])) for name in tier_names}
     return Playbook(tiers, base.domains | domain_actions)
