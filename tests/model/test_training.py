@@ -145,8 +145,9 @@ def test_account_id_does_not_change_the_score(trained: dict) -> None:
     np.testing.assert_array_equal(model.probability(rows), model.probability(renamed))
 
 
-def test_promote_compare_and_roll_back(trained: dict) -> None:
-    settings = trained["settings"]
+def test_promote_compare_and_roll_back(trained: dict, tmp_path: Path) -> None:
+    # on a copy: the shared workspace keeps "version 1 @challenger, no champion" for other files
+    settings = workspace_copy(trained, tmp_path / "ws")
     first = trained["run"].version
     p = pipeline.promote(settings, None, force=False, reason="")
     assert p.promoted and p.version == first and p.reason == "first champion"
