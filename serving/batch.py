@@ -65,9 +65,7 @@ def score_frame(
         pred = model.predict(chunk)
         why = explain(model, chunk, model.contributions(chunk), top, context_domains)
         pred["tier_colour"] = pred["tier"].map(model.tiers.colours)
-        pred["actions"] = [
-            playbook.actions(t, d) for t, d in zip(pred["tier"], why["risk_domains"], strict=True)
-        ]
+        pred["actions"] = playbook.actions_each(pred["tier"], why["risk_domains"])
         parts.append(pd.concat([chunk[["account_id"]], pred, why], axis=1))
         if progress:
             progress(min(start + chunk_size, len(frame)), len(frame))
