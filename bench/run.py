@@ -23,6 +23,7 @@ CASES = {
     "validate": "bench_validate.py",
     "features": "bench_features.py",
     "train": "bench_train.py",
+    "score": "bench_score.py",
 }
 EXTRA = {"train": lambda a: ["--rows", str(a.rows)]}  # arguments only one case takes
 
