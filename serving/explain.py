@@ -110,7 +110,7 @@ def format_value(name: str, value: object) -> str:
 @functools.cache
 def number_format(name: str) -> Callable[[float], str]:
     """How a number of feature `name` is written: its name decides (see `format_value`)."""
-    if "trend" in name:
+    if "trend" in name or name == "arr_change_365d":  # relative changes (ratio - 1)
         return lambda v: f"{'up' if v >= 0 else 'down'} {abs(v):.0%}"
     if any(k in name for k in ("share", "rate", "utilisation")):
         return lambda v: f"{v:.0%}"

@@ -156,3 +156,12 @@ def test_load_refuses_an_unknown_format(tiny_model: HealthModel, tmp_path) -> No
     (folder / "health_model.json").write_text(json.dumps(spec))
     with pytest.raises(ValueError, match=r"health_model\.json: format_version 99"):
         HealthModel.load(folder)
+
+
+def test_relative_changes_are_worded_as_percentages() -> None:
+    from serving.explain import format_value
+
+    assert format_value("arr_change_365d", -0.004) == "down 0%"
+    assert format_value("arr_change_365d", 0.15) == "up 15%"
+    assert format_value("active_users_trend_30d_vs_prior_60d", -0.38) == "down 38%"
+    assert format_value("arr", 48_000.0) == "$48,000"

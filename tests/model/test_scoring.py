@@ -184,7 +184,7 @@ def test_acme_corp_is_healthy_for_the_right_reasons(scored: dict) -> None:
         "nps_change": 0,
         "has_nps_response": True,
         # renewed and considering an upgrade; pays on time
-        "arr_change_365d": 6000,
+        "arr_change_365d": 0.15,  # a relative change: +15% (renewed with an expansion)
         "late_invoices_180d": 0,
         "mean_days_late_180d": 0,
         "failed_payments_180d": 0,
