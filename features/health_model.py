@@ -160,22 +160,24 @@ class HealthModel:
         return model_matrix(frame, self.features, self.categorical)
 
     # -- predictions ------------------------------------------------------------------------------
-    def raw_probability(self, frame: pd.DataFrame) -> np.ndarray:
-        """The booster's uncalibrated P(renew)."""
-        return self.booster.predict(self.matrix(frame))
+    def raw_probability(
+        self, frame: pd.DataFrame, matrix: pd.DataFrame | None = None
+    ) -> np.ndarray:
+        """The booster's uncalibrated P(renew). `matrix`: `self.matrix(frame)` if already built."""
+        return self.booster.predict(self.matrix(frame) if matrix is None else matrix)
 
-    def probability(self, frame: pd.DataFrame) -> np.ndarray:
+    def probability(self, frame: pd.DataFrame, matrix: pd.DataFrame | None = None) -> np.ndarray:
         """Calibrated P(renew)."""
-        return np.clip(self.calibrator(self.raw_probability(frame)), 0.0, 1.0)
+        return np.clip(self.calibrator(self.raw_probability(frame, matrix)), 0.0, 1.0)
 
     @staticmethod
     def health_score(probability: np.ndarray) -> np.ndarray:
         """The 0-100 health score: the calibrated renewal probability in percent, rounded."""
         return np.rint(np.asarray(probability, dtype="float64") * 100).astype("int64")
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, frame: pd.DataFrame, matrix: pd.DataFrame | None = None) -> pd.DataFrame:
         """renewal_probability, health_score and tier for each row of `frame` (same index)."""
-        p = self.probability(frame)
+        p = self.probability(frame, matrix)
         return pd.DataFrame(
             {
                 "renewal_probability": p,
@@ -185,10 +187,13 @@ class HealthModel:
             index=frame.index,
         )
 
-    def contributions(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def contributions(
+        self, frame: pd.DataFrame, matrix: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
         """Each feature's contribution to the log-odds of renewal (LightGBM's TreeSHAP), plus
         the `bias` column; a row sums to the booster's raw log-odds."""
-        values = self.booster.predict(self.matrix(frame), pred_contrib=True)
+        X = self.matrix(frame) if matrix is None else matrix
+        values = self.booster.predict(X, pred_contrib=True)
         return pd.DataFrame(values, columns=[*self.features, "bias"], index=frame.index)
 
     # -- files ------------------------------------------------------------------------------------

@@ -62,8 +62,9 @@ def score_frame(
     parts = []
     for start in range(0, len(frame), chunk_size):
         chunk = frame.iloc[start : start + chunk_size]
-        pred = model.predict(chunk)
-        why = explain(model, chunk, model.contributions(chunk), top, context_domains)
+        matrix = model.matrix(chunk)  # built once for the prediction and the contributions
+        pred = model.predict(chunk, matrix)
+        why = explain(model, chunk, model.contributions(chunk, matrix), top, context_domains)
         pred["tier_colour"] = pred["tier"].map(model.tiers.colours)
         pred["actions"] = playbook.actions_each(pred["tier"], why["risk_domains"])
         parts.append(pd.concat([chunk[["account_id"]], pred, why], axis=1))
