@@ -8,7 +8,7 @@ LOCK   := requirements/requirements.lock
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast bench lint format lock docs clean
+.PHONY: help install browser demo test test-fast bench lint format lock docs clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,7 +26,16 @@ install: $(STAMP)  ## create .venv from the lock file (every package pinned)
 demo: $(STAMP)  ## run the whole product on the embedded default (state in ./.healthscore)
 	$(BIN)/healthscore demo
 
-test: $(STAMP)  ## run the test suite (Redis/PostgreSQL tests must pass when CI=true)
+# Debian's headless Chromium for the dashboard tests: installed when missing and we may (root + apt).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the dashboard tests"; \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "chromium not found: the dashboard browser tests will skip (apt-get install chromium)"; fi; }
+
+test: $(STAMP) browser  ## run the test suite (Redis/PostgreSQL/Chromium tests must run when CI=true)
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 test-fast: $(STAMP)  ## tests without the slow ones

@@ -164,6 +164,8 @@ def train(
         "lead_days": settings.features.lead_days,
         "label_window": "{}..{}".format(*frame["renewal_date"].agg(["min", "max"]).dt.date),
         "decisions_without_features": dropped,
+        # The last prediction time the model learned from: monitoring's reference snapshot date.
+        "train_until": str(split.train["event_timestamp"].max().date()),
         "features": len(names),
     }
     t = tracking(settings)
