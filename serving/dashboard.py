@@ -35,6 +35,7 @@ REQUIRED = ("account_id", "health_score", "tier")
 DATA_MARK = "/*__HEALTHSCORE_DATA__*/"
 TITLE_MARK = "__HEALTHSCORE_TITLE__"
 NO_DRIVER = 0xFFFF  # template index of an empty driver slot
+ARR_NA = 2**32 - 1  # unknown ARR in the u32 column
 MISSING_SCORE = 255  # history: no score that run
 _COLOUR = re.compile(r"^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{1,30})$")
 
@@ -170,7 +171,7 @@ def dashboard_data(
         "id": s["account_id"].astype(str).tolist(),
         "tier": _b64(tier_idx, "u8"),
         "score": _b64(np.rint(score.to_numpy()[order]), "u8"),
-        "arr": _b64(np.where(np.isnan(arr), -1, np.rint(arr)), "f64"),
+        "arr": _arr_column(arr),
     }
     if "renewal_probability" in s:
         prob = _numeric(s, "renewal_probability")
@@ -179,14 +180,14 @@ def dashboard_data(
         if col in s:
             codes, values = _dictionary(s[col])
             dicts[key] = values
-            cols[key] = _b64(codes, "u32")
+            cols[key] = _codes(codes, len(values))
     if "region" in s:
         codes, values = _dictionary(s["region"])
         dicts["region"] = values
-        cols["region"] = _b64(codes, "u32")
+        cols["region"] = _codes(codes, len(values))
     if "score_change" in s:
         chg = pd.to_numeric(s["score_change"], errors="coerce").astype("float64").to_numpy()
-        cols["chg"] = _b64(np.where(np.isnan(chg), -32768, np.clip(np.rint(chg), -100, 100)), "i16")
+        cols["chg"] = _b64(np.where(np.isnan(chg), -128, np.clip(np.rint(chg), -100, 100)), "i8")
     if "declining_runs" in s:
         decl = pd.to_numeric(s["declining_runs"], errors="coerce").fillna(0).to_numpy()
         cols["decl"] = _b64(np.clip(decl, 0, 65535), "u16")
@@ -203,18 +204,25 @@ def dashboard_data(
     if "main_risk_domain" in s:
         codes, values = _dictionary(s["main_risk_domain"])
         dicts["risk"] = values
-        cols["risk"] = _b64(codes, "u32")
+        cols["risk"] = _codes(codes, len(values))
     if "actions" in s:
         action_codes, action_values, action_sets = _action_sets(s["actions"])
         dicts["action"], dicts["actionSet"] = action_values, action_sets
-        cols["acts"] = _b64(action_codes, "u32")
+        cols["acts"] = _codes(action_codes, len(action_sets))
 
     templates: dict[tuple[str, str, str], int] = {}
     values: dict[str, int] = {}
     for side, col in (("neg", "drivers_negative"), ("pos", "drivers_positive")):
         if col in s:
             t, v, imp, k = _drivers(s[col], templates, values, col)
-            cols[side] = {"k": k, "t": _b64(t, "u16"), "v": _b64(v, "u32"), "i": _b64(imp, "i16")}
+            none = 255 if len(templates) < 255 else NO_DRIVER
+            cols[side] = {
+                "k": k,
+                "none": none,
+                "t": _b64(np.where(t == NO_DRIVER, none, t), "u8" if none == 255 else "u16"),
+                "v": _codes(v, len(values)),
+                "i": _b64(imp, "i16"),
+            }
     if templates:
         dicts["tmpl"] = [list(key) for key in templates]
         dicts["val"] = list(values)
@@ -274,6 +282,7 @@ def decode_column(col: dict) -> np.ndarray:
 
 _DTYPES = {
     "u8": np.dtype("<u1"),
+    "i8": np.dtype("<i1"),
     "u16": np.dtype("<u2"),
     "i16": np.dtype("<i2"),
     "u32": np.dtype("<u4"),
@@ -284,6 +293,18 @@ _DTYPES = {
 def _b64(values: np.ndarray | Sequence, kind: str) -> dict:
     arr = np.ascontiguousarray(np.asarray(values).astype(_DTYPES[kind]))
     return {"t": kind, "b": base64.b64encode(arr.tobytes()).decode("ascii")}
+
+
+def _arr_column(arr: np.ndarray) -> dict:
+    """ARR in whole units as u32 (4294967295 = unknown), or f64 (-1 = unknown) beyond that."""
+    if np.nanmax(arr, initial=0) < ARR_NA and np.nanmin(arr, initial=0) >= 0:
+        return _b64(np.where(np.isnan(arr), ARR_NA, np.rint(arr)), "u32") | {"na": ARR_NA}
+    return _b64(np.where(np.isnan(arr), -1, arr), "f64") | {"na": -1}
+
+
+def _codes(values: np.ndarray | Sequence, size: int) -> dict:
+    """Indexes into a dictionary of `size` entries, in the smallest unsigned type."""
+    return _b64(values, "u8" if size <= 256 else "u16" if size <= 65536 else "u32")
 
 
 def _require(frame: pd.DataFrame, columns: Iterable[str]) -> None:
@@ -310,29 +331,28 @@ def _dictionary(series: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 
 def _as_list(value: object, column: str) -> list:
+    if isinstance(value, list | np.ndarray | tuple):
+        return list(value)
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
     if isinstance(value, str):
         try:
-            value = json.loads(value)  # a CSV output holds lists as JSON text
-        except json.JSONDecodeError as exc:
-            raise DashboardError(
-                f"scores: column {column} holds {value[:40]!r}, not a list"
-            ) from exc
-    if isinstance(value, list | tuple | np.ndarray):
-        return list(value)
+            parsed = json.loads(value)  # a CSV output holds lists as JSON text
+        except json.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, list):
+            return parsed
+        raise DashboardError(f"scores: column {column} holds {value[:40]!r}, not a list")
     raise DashboardError(f"scores: column {column} holds {type(value).__name__}, not a list")
 
 
 def _action_sets(series: pd.Series) -> tuple[np.ndarray, list[str], list[list[int]]]:
     """Each row's action list as an index into distinct action lists of action indexes."""
+    keys = [tuple(str(a) for a in _as_list(v, "actions")) for v in series.to_numpy()]
+    codes, uniques = pd.factorize(pd.Series(keys, dtype=object))
     actions: dict[str, int] = {}
-    sets: dict[tuple[int, ...], int] = {}
-    codes = np.empty(len(series), dtype=np.int64)
-    for i, value in enumerate(series.to_numpy()):
-        key = tuple(actions.setdefault(str(a), len(actions)) for a in _as_list(value, "actions"))
-        codes[i] = sets.setdefault(key, len(sets))
-    return codes, list(actions), [list(k) for k in sets]
+    sets = [[actions.setdefault(a, len(actions)) for a in key] for key in uniques]
+    return codes, list(actions), sets
 
 
 def _drivers(
@@ -344,32 +364,35 @@ def _drivers(
     """Fixed-width (k per account) template, value and impact (×1000) arrays. A driver's text is
     prefix + value + suffix; (prefix, suffix, domain) repeats across accounts, the value less so."""
     rows = [_as_list(v, column) for v in series.to_numpy()]
-    k = max((len(r) for r in rows), default=0)
-    t = np.full((len(rows), k), NO_DRIVER, dtype=np.int64)
-    v = np.zeros((len(rows), k), dtype=np.int64)
-    imp = np.zeros((len(rows), k), dtype=np.int64)
-    for i, row in enumerate(rows):
-        for j, d in enumerate(row):
-            if isinstance(d, str):
-                d = {"text": d}
-            elif not isinstance(d, dict) or "text" not in d:
-                raise DashboardError(f"scores: column {column} has a driver without 'text': {d!r}")
-            text, value = str(d["text"]), str(d.get("value") or "")
-            at = text.find(": " + value) + 2 if value else -1
-            if at < 2:
-                prefix, suffix, value = text, "", ""
-            else:
-                prefix, suffix = text[:at], text[at + len(value) :]
-            key = (prefix, suffix, str(d.get("domain") or ""))
-            t[i, j] = templates.setdefault(key, len(templates))
-            v[i, j] = values.setdefault(value, len(values))
-            impact = d.get("impact")
-            imp[i, j] = (
-                0 if impact is None else int(np.clip(round(float(impact) * 1000), -32767, 32767))
-            )
+    counts = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+    k = int(counts.max()) if len(rows) else 0
+    flat = [d if isinstance(d, dict) else {"text": d} for r in rows for d in r]
+    if any("text" not in d for d in flat):
+        bad = next(d for d in flat if "text" not in d)
+        raise DashboardError(f"scores: column {column} has a driver without 'text': {bad!r}")
+    texts = [str(d["text"]) for d in flat]
+    vals = [str(d.get("value") or "") for d in flat]
+    doms = [str(d.get("domain") or "") for d in flat]
+    ats = [t.find(": " + v) + 2 if v else 0 for t, v in zip(texts, vals, strict=True)]
+    keys = [
+        (t[:a], t[a + len(v) :], dm) if a >= 2 else (t, "", dm)
+        for t, v, a, dm in zip(texts, vals, ats, doms, strict=True)
+    ]
+    vals = [v if a >= 2 else "" for v, a in zip(vals, ats, strict=True)]
+    t_idx = np.array([templates.setdefault(key, len(templates)) for key in keys], dtype=np.int64)
+    v_idx = np.array([values.setdefault(v, len(values)) for v in vals], dtype=np.int64)
+    imp = np.array([d.get("impact") for d in flat], dtype="float64")
     if len(templates) >= NO_DRIVER:
-        raise DashboardError(f"scores: column {column} has more than {NO_DRIVER} driver phrasings")
-    return t.ravel(), v.ravel(), imp.ravel(), k
+        raise DashboardError(f"scores: column {column} has more than {NO_DRIVER - 1} phrasings")
+    # scatter the flat drivers into k slots per account
+    slot = np.arange(len(flat)) - np.repeat(np.cumsum(counts) - counts, counts)
+    where = np.repeat(np.arange(len(rows)), counts) * k + slot
+    t = np.full(len(rows) * k, NO_DRIVER, dtype=np.int64)
+    v = np.zeros(len(rows) * k, dtype=np.int64)
+    i = np.zeros(len(rows) * k, dtype=np.int64)
+    t[where], v[where] = t_idx, v_idx
+    i[where] = np.clip(np.rint(np.nan_to_num(imp) * 1000), -32767, 32767)
+    return t, v, i, k
 
 
 def _history(s: pd.DataFrame, history: pd.DataFrame | None, max_runs: int) -> dict:
