@@ -730,6 +730,48 @@ def _print_scores(run, top: int, seconds: float) -> None:
     )
 
 
+@app.command()
+def dashboard(
+    ctx: typer.Context,
+    scores: Annotated[
+        Path | None,
+        typer.Option(
+            help="Scores to show \\[default: <workspace>/scores/scores.parquet].",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="HTML file to write \\[default: <workspace>/scores/dashboard.html].",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Write the one-page health dashboard for CSMs: traffic lights with the ARR at stake, the
+    at-risk list sorted by ARR (filter by tier, segment, CSM owner), and per account the score's
+    trend, the domain breakdown, the drivers in words and the recommended actions.
+
+    One self-contained HTML file from the latest [bold]healthscore score[/bold] run: open it in a
+    browser, no server needed (the service also shows it at /).
+
+    [bold]Example[/bold]: healthscore dashboard && xdg-open .healthscore/scores/dashboard.html
+    """
+    from healthscore import pipeline
+
+    t0 = time.perf_counter()
+    try:
+        path, n = pipeline.dashboard(ctx.obj.settings, scores, output)
+    except LookupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    size = path.stat().st_size / 1e6
+    console.print(
+        f"[green]✓[/green] dashboard of {n:,} accounts ({size:.1f} MB) in "
+        f"{time.perf_counter() - t0:.1f} s → {path}"
+    )
+
+
 # -- online service ----------------------------------------------------------------------------
 
 

@@ -312,6 +312,38 @@ def score(
     return ScoreRun(scores, target, as_of, str(mv.version), model.tiers.names)
 
 
+def dashboard(
+    settings: Settings, scores: Path | None = None, output: Path | None = None
+) -> tuple[Path, int]:
+    """The one-page health dashboard of the latest score run (and its history) as one HTML file;
+    returns where it went and how many accounts it shows."""
+    from datetime import UTC, datetime
+
+    import pandas as pd
+
+    from serving import dashboard as dash
+
+    source = Path(scores) if scores else settings.scores_dir / "scores.parquet"
+    if not source.is_file():
+        raise LookupError(f"{source}: no scores yet: run `healthscore score` first")
+    if source.suffix != ".parquet":
+        raise LookupError(
+            f"{source}: the dashboard reads the Parquet output of `healthscore score`"
+        )
+    frame = pd.read_parquet(source)
+    versions = frame["model_version"].dropna().unique() if "model_version" in frame else []
+    page = dash.render_dashboard(
+        frame,
+        dash.load_history(settings.scores_dir / "history"),
+        dash.tiers_from_scores(frame),
+        generated_at=datetime.now(UTC),
+        model_version=str(versions[0]) if len(versions) == 1 else None,
+        context_domains=tuple(settings.scoring.context_domains),
+    )
+    target = Path(output) if output else settings.scores_dir / "dashboard.html"
+    return dash.write_dashboard(target, page), len(frame)
+
+
 def service_config(settings: Settings):  # -> serving.schemas.ServiceConfig
     """The online service's configuration from the `serving`, `scoring` and `stores` sections."""
     from serving.schemas import ServiceConfig
