@@ -27,6 +27,9 @@ from features.health_model import HealthModel
 from serving.explain import CONTEXT_DOMAINS, Playbook, explain
 
 HISTORY_COLUMNS = ["account_id", "renewal_probability", "health_score", "tier", "declining_runs"]
+# What a CSM needs beside the score, from the FeatureService's own features (financial and
+# contract views), when the frame holds them; `renewal_date` is derived (see `account_context`).
+CONTEXT_COLUMNS = ["segment", "arr", "seats", "term_months", "days_to_renewal"]
 
 
 def snapshot(store, as_of: date) -> pd.DataFrame:
@@ -67,12 +70,26 @@ def score_frame(
         why = explain(model, chunk, model.contributions(chunk, matrix), top, context_domains)
         pred["tier_colour"] = pred["tier"].map(model.tiers.colours)
         pred["actions"] = playbook.actions_each(pred["tier"], why["risk_domains"])
-        parts.append(pd.concat([chunk[["account_id"]], pred, why], axis=1))
+        parts.append(pd.concat([chunk[["account_id"]], pred, account_context(chunk), why], axis=1))
         if progress:
             progress(min(start + chunk_size, len(frame)), len(frame))
     if not parts:
         return pd.DataFrame(columns=["account_id", "renewal_probability", "health_score", "tier"])
     return pd.concat(parts, ignore_index=True)
+
+
+def account_context(frame: pd.DataFrame) -> pd.DataFrame:
+    """The account's context for a CSM, in the same row as its score: segment, ARR, seats, term
+    (months), days to renewal and the renewal date, taken from the features in `frame` (those it
+    holds). The renewal date is the snapshot's day (`features_as_of` minus one day: day D's
+    snapshot is stamped D+1 00:00) plus `days_to_renewal`; without `features_as_of` (features
+    posted to the service) there is none."""
+    out = frame[[c for c in CONTEXT_COLUMNS if c in frame]].copy()
+    if "days_to_renewal" in frame and "features_as_of" in frame:
+        day = pd.to_datetime(frame["features_as_of"], utc=True).dt.tz_localize(None).dt.normalize()
+        days = pd.to_numeric(frame["days_to_renewal"], errors="coerce")
+        out["renewal_date"] = (day - pd.Timedelta(days=1) + pd.to_timedelta(days, unit="D")).dt.date
+    return out
 
 
 # -- history ---------------------------------------------------------------------------------

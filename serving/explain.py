@@ -12,6 +12,7 @@ import contextlib
 import functools
 import gc
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -44,13 +45,19 @@ DEFAULT_DOMAIN_ACTIONS: dict[str, str] = {
     "usage": "Find which teams stopped using the product and since when; re-onboard them",
     "adoption": "Offer a training on the features they do not use yet (enablement gap)",
     "engagement": "Re-engage: book a business review and reconnect with the executive sponsor",
-    "support": "Escalation review of open and severity-1 tickets with the support lead",
-    "satisfaction": "Follow up on the survey feedback in a call with the respondents",
-    "financial": "Billing conversation: late or failed payments, discounts and price changes",
+    "support": "Escalation review with the support lead: slow, open, escalated and severity-1 "
+    "tickets",
+    "satisfaction": "Follow up on low survey scores with the respondents; ask the contacts who "
+    "never answer for feedback",
+    "financial": "Billing conversation: late, failed or overdue payments, price changes, "
+    "downgrades, and ARR growing slower than at renewing accounts",
 }
 
 
 MAX_RISKS = 2  # domains that sharpen the actions
+# A domain sharpens the actions only when its signals pull the log-odds of renewal down by more
+# than this (0.05 is about one point of health score around a score of 50, less further out).
+MIN_RISK_PULL = 0.05
 # Domains that explain the score but are not something a CSM can change.
 CONTEXT_DOMAINS: tuple[str, ...] = ("contract",)
 
@@ -96,43 +103,152 @@ class Playbook:
         return out
 
 
-def format_value(name: str, value: object) -> str:
-    """A feature value as a CSM reads it (percent changes, shares, money, counts, days)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "none recorded"
+# A missing value worded after what the feature measures (first match on the description).
+MISSING_WORDS: tuple[tuple[str, str], ...] = (
+    (r"^days since ", "none yet"),
+    (r"^change in | minus ", "nothing earlier to compare with"),
+    (r"^latest ", "no answer yet"),
+    (r"^(mean|median|average) ", "nothing in the period"),
+    (r"^share of | per |slope", "nothing to measure yet"),
+)
+MISSING = "none recorded"
+# Features whose missing value is itself a reason a CSM can repeat (never answered, never held).
+ABSENCE_IS_A_SIGNAL = r"^(days since |latest (?!.* minus ))"
+
+
+def format_value(name: str, value: object, description: str | None = None) -> str:
+    """A feature value as a CSM reads it (percent changes, shares, money, counts, days).
+
+    The unit comes from the feature's description (the catalog's, or `description`), see
+    `value_unit`; a missing value is worded after what the feature measures."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return missing_words(name, description)
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if isinstance(value, str):
         return value
-    return number_format(name)(float(value))
+    return number_format(name, description)(float(value))
+
+
+def missing_words(name: str, description: str | None = None) -> str:
+    """How a missing value of feature `name` reads: 'no answer yet', 'nothing in the period'."""
+    text = (description if description is not None else _catalog(name)[0]).lower()
+    return next((words for key, words in MISSING_WORDS if re.search(key, text)), MISSING)
+
+
+def value_unit(name: str, description: str | None = None, type_: str | None = None) -> str:
+    """The unit a feature's values are written in, from its description and type (the catalog's
+    when not given), then from explicit name patterns; first match wins:
+
+    bool (type bool, `has_…`), change (relative, 'change in …': up/down %), difference ('… minus
+    …': signed), slope ('slope per day'), share (a fraction: 'share of …', '… per licensed seat',
+    `_share`/`_rate_`/`utilisation`), percent (0–100: '…, percent', `_pct`), money ('USD', `arr`),
+    days ('days …', '… days late'), hours ('hours'), average ('average/mean/median …', '… per …',
+    a 1-5 or 0-10 scale of a float), count (everything else)."""
+    desc_, catalog_type = _catalog(name)
+    d = (description if description is not None else desc_).lower()
+    t = type_ or catalog_type
+    if t == "bool" or name.startswith("has_"):
+        return "bool"
+    if d.startswith("change in ") or "_trend_" in name or name == "arr_change_365d":
+        return "change"
+    if " minus " in d:
+        return "difference"
+    if "slope" in d:
+        return "slope"
+    if d.startswith("share of ") or "per licensed seat" in d:
+        return "share"
+    if any(k in name for k in ("_share", "_rate_", "utilisation")) or name.endswith("_rate"):
+        return "share"
+    if d.endswith("percent") or name.endswith("_pct"):
+        return "percent"
+    if re.search(r"\busd\b", d) or name == "arr" or name.startswith("arr_"):
+        return "money"
+    if d.startswith("days ") or "days late" in d or name.startswith("days_"):
+        return "days"
+    if name.endswith("_days"):
+        return "days"
+    if re.search(r"\bhours\b", d):
+        return "hours"
+    averaged = d.startswith(("average ", "mean ", "median ")) or " per " in d
+    if averaged or (t == "float" and ("(1-5)" in d or "(0-10)" in d)):
+        return "average"
+    return "count"
 
 
 @functools.cache
-def number_format(name: str) -> Callable[[float], str]:
-    """How a number of feature `name` is written: its name decides (see `format_value`)."""
-    if "trend" in name or name == "arr_change_365d":  # relative changes (ratio - 1)
-        return lambda v: f"{'up' if v >= 0 else 'down'} {abs(v):.0%}"
-    if any(k in name for k in ("share", "rate", "utilisation")):
-        return lambda v: f"{v:.0%}"
-    if name == "arr" or name.startswith("arr_"):
-        return lambda v: f"{'-' if v < 0 else ''}${abs(v):,.0f}"
-    if name.endswith("_pct"):
-        return lambda v: f"{v:.0f}%"
-    if name.startswith("days_") or name.endswith("_days"):
-        return lambda v: f"{v:,.0f} days"
-    return _count_or_amount
+def number_format(name: str, description: str | None = None) -> Callable[[float], str]:
+    """How a number of feature `name` is written (see `value_unit`). One format per feature, so a
+    value and its reference ('renewing accounts: …') read alike."""
+    unit = value_unit(name, description)
+    averaged = (description or _catalog(name)[0]).lower().startswith(("mean ", "median "))
+    return _FORMATS[unit](averaged)
 
 
-def _count_or_amount(v: float) -> str:
-    if v.is_integer():
-        return f"{v:,.0f}"
-    return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
+def _change(v: float) -> str:  # a relative change (ratio - 1)
+    return f"{'up' if v >= 0 else 'down'} {abs(v):.0%}"
+
+
+def _slope(v: float) -> str:  # units per day
+    if round(abs(v), 2) == 0:
+        return "flat"
+    return f"{'up' if v > 0 else 'down'} {abs(v):,.2f} a day"
+
+
+def _days(averaged: bool) -> Callable[[float], str]:
+    def write(v: float) -> str:
+        n = f"{v:,.1f}" if averaged and not v.is_integer() else f"{v:,.0f}"
+        return f"{n} {'day' if n == '1' else 'days'}"
+
+    return write
+
+
+def _hours(v: float) -> str:
+    n = f"{v:,.1f}" if abs(v) < 10 and not v.is_integer() else f"{v:,.0f}"
+    return f"{n} {'hour' if n == '1' else 'hours'}"
+
+
+def _average(v: float) -> str:
+    return f"{v:,.1f}" if abs(v) < 100 else f"{v:,.0f}"
+
+
+def _count(v: float) -> str:
+    return f"{v:,.0f}" if v.is_integer() else f"{v:,.1f}"
+
+
+def _percent(v: float) -> str:  # 0-100
+    n = f"{v:.1f}".removesuffix(".0")
+    return f"{n}%"
+
+
+_FORMATS: dict[str, Callable[[bool], Callable[[float], str]]] = {
+    "bool": lambda _: lambda v: "yes" if v >= 0.5 else "no",
+    "change": lambda _: _change,
+    "difference": lambda _: lambda v: f"{v:+,.0f}" if v else "0",
+    "slope": lambda _: _slope,
+    "share": lambda _: lambda v: f"{v:.0%}",
+    "percent": lambda _: _percent,
+    "money": lambda _: lambda v: f"{'-' if v < 0 else ''}${abs(v):,.0f}",
+    "days": _days,
+    "hours": lambda _: _hours,
+    "average": lambda _: _average,
+    "count": lambda _: _count,
+}
+
+
+@functools.cache
+def _catalog(name: str) -> tuple[str, str | None]:
+    """The catalog's description and type of `name` ('', None for a feature it does not know)."""
+    from features.catalog import feature_by_name
+
+    f = feature_by_name().get(name)
+    return (f.description, f.type) if f else ("", None)
 
 
 def describe_driver(model: HealthModel, name: str, value: object) -> str:
     """'severity-1 tickets opened in the last 90 days: 3 (renewing accounts: 0)'."""
     _, _, prefix, suffix = _wording(model, name)
-    return f"{prefix}{format_value(name, value)}{suffix}"
+    return f"{prefix}{format_value(name, value, model.info[name].description)}{suffix}"
 
 
 def domain_contributions(model: HealthModel, contrib: pd.DataFrame) -> pd.DataFrame:
@@ -147,22 +263,39 @@ def explain(
     contrib: pd.DataFrame,
     top: int = 3,
     context_domains: tuple[str, ...] = CONTEXT_DOMAINS,
+    min_risk_pull: float = MIN_RISK_PULL,
 ) -> pd.DataFrame:
     """Per row: domain contributions (`domain_<name>`), the top negative and positive drivers in
     words (each a dict: feature, domain, value, impact, text), and `risk_domains`: the (up to two)
     domains whose signals with a known direction pull the score down most, worst first
     (`main_risk_domain` is the first).
 
-    Features of `context_domains` (contract terms, segment: what a CSM cannot act on) count in the
-    domain breakdown but are neither drivers nor the main negative domain."""
+    Every feature counts in the domain breakdown. A driver is a signal a CSM can repeat: a feature
+    with a known healthy direction, outside `context_domains` (contract terms, segment: nothing
+    to act on), whose value reads the way it pulls beside the reference shown ('renewing
+    accounts: …'): a value better than the reference is never listed as pulling the score down,
+    nor a worse one as pulling it up (SHAP interactions can do both; the next signal is listed
+    instead). Features with no known direction (ARR, discount, emails sent, days since the last
+    NPS) are never drivers: 'ARR $250,000' or '18 emails sent' is no reason a CSM can act on.
+
+    The risk domains come from the same signals with a value (a missing value has no direction:
+    'no invoice paid in 180 days' is no billing problem), counting a domain only when it pulls
+    the log-odds down by more than `min_risk_pull` (so a 0.01 pull of a 99-score account does not
+    ask for an escalation review)."""
     by_domain = domain_contributions(model, contrib)
-    actionable = [f for f in model.features if model.info[f].domain not in context_domains]
-    values = contrib[actionable].to_numpy()
-    order = np.argsort(values, axis=1)  # most negative first
+    readable = [
+        f
+        for f in model.features
+        if model.info[f].domain not in context_domains and model.info[f].direction != 0
+    ]
+    values = contrib[readable].to_numpy(dtype="float64")
+    raw = _numeric(frame, readable)
+    shown = np.where(_reads_as_it_pulls(model, readable, raw, values), values, 0.0)
+    order = np.argsort(shown, axis=1)  # most negative first
     with _gc_paused():  # millions of small dicts and lists
-        negatives = _drivers(model, frame, actionable, values, order[:, :top], values < 0)
-        positives = _drivers(model, frame, actionable, values, order[:, ::-1][:, :top], values > 0)
-        risks = _risk_domains(model, contrib, actionable)
+        negatives = _drivers(model, frame, readable, shown, order[:, :top], shown < 0)
+        positives = _drivers(model, frame, readable, shown, order[:, ::-1][:, :top], shown > 0)
+        risks = _risk_domains(model, readable, np.where(np.isnan(raw), 0.0, shown), min_risk_pull)
     out = by_domain.add_prefix("domain_")
     out["main_risk_domain"] = [r[0] if r else None for r in risks]
     out["risk_domains"] = risks
@@ -171,18 +304,55 @@ def explain(
     return out
 
 
+def _numeric(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """The raw values of `names` as floats (booleans 0/1, missing NaN), one column each."""
+    cols = [pd.to_numeric(frame[n], errors="coerce").to_numpy(dtype="float64") for n in names]
+    return np.column_stack(cols) if cols else np.empty((len(frame), 0))
+
+
+def _reads_as_it_pulls(
+    model: HealthModel, names: list[str], raw: np.ndarray, values: np.ndarray
+) -> np.ndarray:
+    """True where a contribution may be shown: the value sits on the side of the reference
+    ('renewing accounts: …') that matches the contribution's sign (equal to the reference reads
+    either way), or there is no reference, or the value is missing and its absence is a signal a
+    CSM can repeat ('latest NPS answer: no answer yet', 'days since the last business review:
+    none yet'; see `ABSENCE_IS_A_SIGNAL`). The mean of nothing ('mean days late of invoices paid
+    in the last 180 days' without a paid invoice) is not shown."""
+    ref = np.array(
+        [
+            np.nan if model.info[n].healthy_median is None else model.info[n].healthy_median
+            for n in names
+        ],
+        dtype="float64",
+    )
+    direction = np.array([model.info[n].direction for n in names], dtype="float64")
+    with np.errstate(invalid="ignore"):
+        better = (raw - ref) * direction  # > 0: healthier than the reference
+        agrees = ~(better * values < 0)  # NaN compares False
+    absence = np.array(
+        [
+            re.search(ABSENCE_IS_A_SIGNAL, model.info[n].description.lower()) is not None
+            for n in names
+        ]
+    )
+    return agrees & (~np.isnan(raw) | absence)
+
+
 def _risk_domains(
-    model: HealthModel, contrib: pd.DataFrame, actionable: list[str]
+    model: HealthModel, names: list[str], values: np.ndarray, min_pull: float
 ) -> list[list[str]]:
     """The main risks sharpen the actions (../shared/product.md): per domain, the negative pull
-    of the features whose healthy direction is known (more ARR is not an action); the worst two."""
-    directed = [f for f in actionable if model.info[f].direction != 0]
-    domain_of = pd.Series({f: model.info[f].domain for f in directed})
-    pull = contrib[directed].clip(upper=0).T.groupby(domain_of).sum().T
-    ranked = np.argsort(pull.to_numpy(), axis=1)[:, :MAX_RISKS]
-    worst = np.take_along_axis(pull.to_numpy(), ranked, axis=1) < 0
-    names = np.array([str(c) for c in pull.columns], dtype=object)
-    return _per_row(names[ranked][worst].tolist(), worst.sum(axis=1))
+    of the signals a CSM can read (`values`, zero where not), the worst two beyond `min_pull`."""
+    domains = sorted({model.info[n].domain for n in names})
+    of = np.array([domains.index(model.info[n].domain) for n in names], dtype="int64")
+    pull = np.zeros((values.shape[0], len(domains)))
+    for k in range(len(domains)):
+        pull[:, k] = np.minimum(values[:, of == k], 0).sum(axis=1)
+    ranked = np.argsort(pull, axis=1, kind="stable")[:, :MAX_RISKS]
+    worst = np.take_along_axis(pull, ranked, axis=1) < -min_pull
+    names_ = np.array(domains, dtype=object)
+    return _per_row(names_[ranked][worst].tolist(), worst.sum(axis=1))
 
 
 def _drivers(
@@ -205,7 +375,8 @@ def _drivers(
     words = np.empty(len(rows), dtype=object)
     for j in np.unique(feature):
         at = np.flatnonzero(feature == j)
-        words[at] = _worded_column(names[j], frame[names[j]].to_numpy()[rows[at]])
+        raw = frame[names[j]].to_numpy()[rows[at]]
+        words[at] = _worded_column(names[j], raw, model.info[names[j]].description)
     wording = [_wording(model, n) for n in names]
     drivers = []
     for j, word, impact in zip(feature.tolist(), words.tolist(), impacts, strict=True):
@@ -241,20 +412,20 @@ def _wording(model: HealthModel, name: str) -> tuple[str, str, str, str]:
     info = model.info[name]
     suffix = ""
     if info.healthy_median is not None:
-        suffix = f" (renewing accounts: {format_value(name, info.healthy_median)})"
+        reference = format_value(name, info.healthy_median, info.description)
+        suffix = f" (renewing accounts: {reference})"
     return str(name), info.domain, f"{info.description}: ", suffix
 
 
-def _worded_column(name: str, raw: np.ndarray) -> list[str] | np.ndarray:
+def _worded_column(name: str, raw: np.ndarray, description: str) -> list[str] | np.ndarray:
     """`format_value` of each value of one feature; numbers are worded once per distinct value."""
     if raw.dtype.kind not in "iuf":  # booleans, strings, objects: value by value
-        return [format_value(name, None if _missing(v) else _plain(v)) for v in raw]
+        return [format_value(name, None if _missing(v) else _plain(v), description) for v in raw]
     bits = raw.astype("float64").view("int64")  # distinct bits: -0.0 is written apart from 0.0
     distinct, back = np.unique(bits, return_inverse=True)
-    write = number_format(name)
-    words = [
-        "none recorded" if math.isnan(v) else write(v) for v in distinct.view("float64").tolist()
-    ]
+    write = number_format(name, description)
+    missing = missing_words(name, description)
+    words = [missing if math.isnan(v) else write(v) for v in distinct.view("float64").tolist()]
     return np.array(words, dtype=object)[back]
 
 
