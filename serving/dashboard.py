@@ -103,9 +103,16 @@ def write_dashboard(path: Path | str, html_text: str) -> Path:
     return path
 
 
-def tiers_from_scores(scores: pd.DataFrame) -> list[tuple[str, str]]:
-    """(tier, colour) pairs found in a scores frame, healthiest (highest mean score) first."""
+def tiers_from_scores(
+    scores: pd.DataFrame, configured: Sequence[tuple[str, str]] | None = None
+) -> list[tuple[str, str]]:
+    """(tier, colour) pairs healthiest first: `configured` when it names every tier in the frame
+    (so an empty tier still gets its light), else the tiers found in the frame, ordered by their
+    mean health score."""
     _require(scores, ("tier", "tier_colour", "health_score"))
+    found = set(scores["tier"].dropna().astype(str))
+    if configured and found <= {str(n) for n, _ in configured}:
+        return [(str(n), str(c)) for n, c in configured]
     g = scores.groupby("tier", sort=False).agg(
         colour=("tier_colour", "first"), mean=("health_score", "mean")
     )
