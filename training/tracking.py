@@ -150,7 +150,7 @@ def log_training(
                 _batch(child.info.run_id, scores[name], {"baseline": name, **extra}, {})
 
         info = log_health_model(model, split.test)
-        version = mlflow.register_model(info.model_uri, t.registered_model).version
+        version = _register(info.model_uri, t.registered_model)
         c = client(t)
         c.set_registered_model_alias(t.registered_model, CHALLENGER, version)
         c.set_model_version_tag(t.registered_model, version, "run_id", rid)
@@ -159,6 +159,28 @@ def log_training(
         )
         mlflow.set_tag("registered_version", version)
     return TrainingRun(rid, str(version), scores, tiers, time.perf_counter() - started)
+
+
+# What mlflow.register_model prints to stderr on every registration (not log records: prints).
+_REGISTRATION_CHATTER = ("Successfully registered model", "Registered model", "Created version")
+
+
+def _register(model_uri: str, name: str) -> str:
+    """mlflow.register_model without its "Registered model ... / Created version ..." prints
+    (the CLI reports the version itself); any other stderr output is passed through."""
+    import io
+    import sys
+
+    import mlflow
+
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            version = mlflow.register_model(model_uri, name).version
+    finally:
+        lines = captured.getvalue().splitlines(keepends=True)
+        sys.stderr.write("".join(x for x in lines if not x.startswith(_REGISTRATION_CHATTER)))
+    return str(version)
 
 
 def _plots(folder: Path, plots, result: TrainResult, split: Split) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.health_model import model_matrix
 from features.health_model_mlflow import load_health_model, signature_frame
 from healthscore import pipeline
 from healthscore.settings import load_settings
@@ -20,6 +21,7 @@ from tests.conftest import require_service
 from tests.model.conftest import workspace_copy
 from training import tracking as trk
 from training.data import LABEL
+from training.train import fit_calibrator, fit_logistic, sample_rows
 from training.train import train as fit
 
 
@@ -58,6 +60,54 @@ def test_same_seed_same_model(trained: dict) -> None:
     )
     for name, p in r.test_predictions.items():
         np.testing.assert_array_equal(p, again.test_predictions[name], err_msg=name)
+
+
+def test_sample_cap_fits_baselines_and_calibration_cv_on_a_sample(trained: dict) -> None:
+    """Above `sample_cap` rows: LightGBM still sees every row, the logistic regression and the
+    scorecard a seeded sample of the training rows, the calibration CV a sample of the validation
+    rows (the chosen calibrator is fitted on all of them). A tiny cap takes the path fast."""
+    split, r = trained["split"], trained["result"]
+    model, params = r.model, pipeline.model_params(trained["settings"])
+    cap = 400
+    assert len(split.train) > cap and len(split.validation) > cap
+    capped = fit(
+        split,
+        model.features,
+        dict(model.info),
+        list(model.categorical),
+        params,
+        pipeline.tier_spec(trained["settings"]),
+        trained["settings"].training.scorecard_weights,
+        sample_cap=cap,
+    )
+    # the booster is the uncapped one
+    assert capped.model.booster.model_to_string() == model.booster.model_to_string()
+    # the logistic regression is the one fitted on the seeded sample, not on all rows
+    rows = sample_rows(len(split.train), cap, params.seed)
+    assert rows is not None and len(rows) == cap and (np.diff(rows) > 0).all()
+    cats = dict(model.categorical)
+    X = model_matrix(split.train, model.features, cats)
+    y = split.train[LABEL].to_numpy(dtype=float)
+    sampled = fit_logistic(X.iloc[rows], y[rows], params.seed)
+    X_test = model_matrix(split.test, model.features, cats)
+    X_test = X_test.astype({c: "object" for c in cats}).fillna({c: "missing" for c in cats})
+    np.testing.assert_allclose(
+        capped.test_predictions["logistic_regression"], sampled.predict_proba(X_test)[:, 1]
+    )
+    assert not np.allclose(
+        capped.test_predictions["logistic_regression"], r.test_predictions["logistic_regression"]
+    )
+    assert not np.allclose(capped.test_predictions["scorecard"], r.test_predictions["scorecard"])
+    # calibration: the CV ran (on the sample); the pick is fitted on every validation row
+    assert set(capped.calibration_cv) == {"isotonic", "platt", "none"}
+    assert capped.calibration_cv != r.calibration_cv
+    raw = model.booster.predict(model_matrix(split.validation, model.features, cats))
+    full = fit_calibrator(
+        raw, split.validation[LABEL].to_numpy(dtype=float), capped.model.calibrator.method
+    )
+    assert capped.model.calibrator == full
+    # below the cap nothing is sampled
+    assert sample_rows(cap, cap, params.seed) is None
 
 
 def test_mlflow_run_has_metrics_lineage_plots_and_baselines(trained: dict) -> None:
@@ -145,14 +195,19 @@ def test_account_id_does_not_change_the_score(trained: dict) -> None:
     np.testing.assert_array_equal(model.probability(rows), model.probability(renamed))
 
 
-def test_promote_compare_and_roll_back(trained: dict, tmp_path: Path) -> None:
+def test_promote_compare_and_roll_back(
+    trained: dict, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     # on a copy: the shared workspace keeps "version 1 @challenger, no champion" for other files
     settings = workspace_copy(trained, tmp_path / "ws")
     first = trained["run"].version
     p = pipeline.promote(settings, None, force=False, reason="")
     assert p.promoted and p.version == first and p.reason == "first champion"
     # a deliberately weak challenger: stumps, few rounds
+    capfd.readouterr()
     run2, _, _ = pipeline.train(settings, run_name="stumps", num_leaves=2, max_rounds=3)
+    err = capfd.readouterr().err  # MLflow's registration prints are silenced
+    assert "Created version" not in err and "Registered model" not in err, err
     table = pipeline.compare(settings, last=2, n_boot=200)
     assert list(table["version"]) == [run2.version, first]
     assert table.loc[0, "aliases"] == "challenger" and table.loc[1, "aliases"] == "champion"
