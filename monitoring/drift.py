@@ -105,7 +105,7 @@ class DriftResult:
     @property
     def drifted_features(self) -> list[str]:
         f = self.features
-        f = f[f["drifted"].fillna(False).astype(bool)]
+        f = f[f["drifted"].eq(True)]
         return f.sort_values("statistic", ascending=False)["feature"].tolist()
 
     @property
@@ -119,7 +119,7 @@ class DriftResult:
     @property
     def drifted_scores(self) -> list[str]:
         s = self.scores
-        return s[s["drifted"].fillna(False).astype(bool)]["column"].tolist()
+        return s[s["drifted"].eq(True)]["column"].tolist()
 
     @property
     def drift(self) -> bool:
