@@ -338,7 +338,9 @@ def _dictionary(series: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 
 def _as_list(value: object, column: str) -> list:
-    if isinstance(value, list | np.ndarray | tuple):
+    if type(value) is np.ndarray:
+        return value.tolist()
+    if isinstance(value, list | tuple | np.ndarray):
         return list(value)
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
@@ -373,22 +375,27 @@ def _drivers(
     rows = [_as_list(v, column) for v in series.to_numpy()]
     counts = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
     k = int(counts.max()) if len(rows) else 0
-    flat = [d if isinstance(d, dict) else {"text": d} for r in rows for d in r]
-    if any("text" not in d for d in flat):
-        bad = next(d for d in flat if "text" not in d)
-        raise DashboardError(f"scores: column {column} has a driver without 'text': {bad!r}")
-    texts = [str(d["text"]) for d in flat]
-    vals = [str(d.get("value") or "") for d in flat]
-    doms = [str(d.get("domain") or "") for d in flat]
-    ats = [t.find(": " + v) + 2 if v else 0 for t, v in zip(texts, vals, strict=True)]
-    keys = [
-        (t[:a], t[a + len(v) :], dm) if a >= 2 else (t, "", dm)
-        for t, v, a, dm in zip(texts, vals, ats, doms, strict=True)
-    ]
-    vals = [v if a >= 2 else "" for v, a in zip(vals, ats, strict=True)]
-    t_idx = np.array([templates.setdefault(key, len(templates)) for key in keys], dtype=np.int64)
-    v_idx = np.array([values.setdefault(v, len(values)) for v in vals], dtype=np.int64)
-    imp = np.array([d.get("impact") for d in flat], dtype="float64")
+    flat = [d for r in rows for d in r]
+    try:
+        fields = [(d["text"], d.get("value"), d.get("domain"), d.get("impact")) for d in flat]
+    except (TypeError, KeyError, AttributeError):
+        fields = [_driver_fields(d, column) for d in flat]
+    texts = np.empty(len(fields), dtype=object)
+    texts[:] = [f[0] for f in fields]
+    # the same text always splits the same way: split each distinct text once
+    codes, uniques = pd.factorize(texts)
+    _, first = np.unique(codes, return_index=True)
+    t_of = np.empty(len(uniques), dtype=np.int64)
+    v_of = np.empty(len(uniques), dtype=np.int64)
+    for u, at_row in enumerate(first):
+        text, value, domain, _ = fields[at_row]
+        text, value, domain = str(text), str(value or ""), str(domain or "")
+        at = text.find(": " + value) + 2 if value else 0
+        key = (text[:at], text[at + len(value) :], domain) if at >= 2 else (text, "", domain)
+        t_of[u] = templates.setdefault(key, len(templates))
+        v_of[u] = values.setdefault(value if at >= 2 else "", len(values))
+    t_idx, v_idx = t_of[codes], v_of[codes]
+    imp = np.array([np.nan if f[3] is None else f[3] for f in fields], dtype="float64")
     if len(templates) >= NO_DRIVER:
         raise DashboardError(f"scores: column {column} has more than {NO_DRIVER - 1} phrasings")
     # scatter the flat drivers into k slots per account
@@ -400,6 +407,14 @@ def _drivers(
     t[where], v[where] = t_idx, v_idx
     i[where] = np.clip(np.rint(np.nan_to_num(imp) * 1000), -32767, 32767)
     return t, v, i, k
+
+
+def _driver_fields(d: object, column: str) -> tuple:
+    if isinstance(d, str):
+        return (d, None, None, None)
+    if isinstance(d, dict) and "text" in d:
+        return (d["text"], d.get("value"), d.get("domain"), d.get("impact"))
+    raise DashboardError(f"scores: column {column} has a driver without 'text': {d!r}")
 
 
 def _history(s: pd.DataFrame, history: pd.DataFrame | None, max_runs: int) -> dict:

@@ -261,7 +261,9 @@ def test_drill_down_shows_trend_domains_drivers_and_actions(
     scored: dict, page: Path, tmp_path: Path
 ) -> None:
     frame = scored["scores"].set_index("account_id")
-    account = frame["health_score"].idxmin()  # pinned by the hash, not the top of the list
+    runs = scored["history"].groupby("account_id").size()
+    # the lowest score among accounts scored in every run: pinned by the hash, not the list's top
+    account = frame.loc[runs.index[runs == len(RUNS)], "health_score"].idxmin()
     row = frame.loc[account]
     dom = browse(page, tmp_path, {"tier": "all", "account": account})
     detail = dom.find(id="detail")
@@ -352,7 +354,9 @@ def test_embedded_data_round_trips_compactly(scored: dict) -> None:
     assert [tiers[i] for i in decode_column(cols["tier"])] == order["tier"].tolist()
     assert decode_column(cols["score"]).tolist() == order["health_score"].tolist()
     np.testing.assert_allclose(decode_column(cols["arr"]), order["arr"].round(), atol=0.5)
-    assert [dicts["csm"][i] for i in decode_column(cols["csm"])] == order["csm_owner"].tolist()
+    # a missing owner or segment is shown empty
+    csm = [dicts["csm"][i] for i in decode_column(cols["csm"])]
+    assert csm == order["csm_owner"].fillna("").tolist()
     assert [dicts["seg"][i] for i in decode_column(cols["seg"])] == order["segment"].tolist()
     sets = [
         [dicts["action"][a] for a in dicts["actionSet"][i]] for i in decode_column(cols["acts"])
@@ -459,3 +463,14 @@ def test_write_dashboard_replaces_atomically(tmp_path: Path) -> None:
     write_dashboard(target, "second")
     assert target.read_text() == "second"
     assert [p.name for p in target.parent.iterdir()] == ["dashboard.html"]  # no temp file left
+
+
+def test_configured_tiers_keep_an_empty_tier() -> None:
+    frame = _tiny().query("tier != 'at risk'")
+    configured = [("healthy", "green"), ("at risk", "yellow"), ("unhealthy", "red")]
+    assert tiers_from_scores(frame) == [("healthy", "green"), ("unhealthy", "red")]
+    assert tiers_from_scores(frame, configured) == configured
+    data = dashboard_data(frame, None, configured, "now", None)
+    assert [t["count"] for t in data["tiers"]] == [1, 0, 1]
+    # a configuration that does not name the frame's tiers is not used
+    assert tiers_from_scores(frame, [("good", "green"), ("bad", "red")])[0] == ("healthy", "green")
