@@ -11,6 +11,7 @@ import contextlib
 import io
 import os
 import warnings
+import weakref
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -35,6 +36,10 @@ class StoreConfig:
     registry: str = "file"
     registry_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     project: str = PROJECT
+    # Redis: seconds to connect and to wait for an answer, and no retries (redis-py's default
+    # retries with a growing back-off held a request for 5-15 s when Redis was down); options
+    # written in `redis_connection` itself (`host:port,socket_timeout=5`) take precedence.
+    redis_timeout_seconds: float = 1.0
 
 
 def _quiet_feast() -> None:
@@ -66,7 +71,7 @@ def _config_dict(cfg: StoreConfig) -> dict:
     else:
         registry = str(repo / "registry.db")
     if cfg.online_store == "redis":
-        online: dict = {"type": "redis", "connection_string": cfg.redis_connection}
+        online: dict = {"type": "redis", "connection_string": redis_connection_string(cfg)}
     else:
         online = {"type": "sqlite", "path": str(repo / "online.db")}
     return {
@@ -79,6 +84,19 @@ def _config_dict(cfg: StoreConfig) -> dict:
         # Pull only the latest row per account when materializing (feast issue 5707).
         "materialization": {"pull_latest_features": True},
     }
+
+
+def redis_connection_string(cfg: StoreConfig) -> str:
+    """`cfg.redis_connection` with the failure options Feast passes on to redis-py (its
+    `host:port,key=value` format, values JSON-decoded): connect and read timeouts of
+    `redis_timeout_seconds`, and `retry=null` (no retries, so no back-off). Keys already in
+    the connection string are kept as written."""
+    parts = [p.strip() for p in cfg.redis_connection.split(",") if p.strip()]
+    given = {p.split("=", 1)[0].strip() for p in parts if "=" in p}
+    timeout = f"{cfg.redis_timeout_seconds:g}"
+    defaults = {"socket_connect_timeout": timeout, "socket_timeout": timeout, "retry": "null"}
+    parts += [f"{k}={v}" for k, v in defaults.items() if k not in given]
+    return ",".join(parts)
 
 
 def write_feature_store_yaml(cfg: StoreConfig) -> Path:
@@ -149,13 +167,32 @@ def definitions(feature_dir: Path) -> list:
 
 def apply(store, cfg: StoreConfig) -> None:
     """Register (or update) the definitions in the store's registry."""
+    _SERVICES.pop(store, None)
     store.apply(definitions(cfg.feature_dir))
     write_feature_store_yaml(cfg)
 
 
+# FeatureService objects per store object and name. `store.get_feature_service` reads and parses
+# the registry each time (~45 ms with the file registry, most of a one-account online read).
+_SERVICES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def feature_service(store, name: str = FEATURE_SERVICE):  # -> feast.FeatureService
+    """The FeatureService `name` of `store`, read from the registry once per store object.
+
+    A FeatureService is a contract that is never edited in place (a changed meaning is a new
+    name, `account_health_v2`), so the cached object stays right; `apply` above forgets the
+    store's cache, and a new model version loads its service afresh (`serving.online`)."""
+    services = _SERVICES.setdefault(store, {})
+    service = services.get(name)
+    if service is None:
+        service = services[name] = store.get_feature_service(name)
+    return service
+
+
 def feature_names(store) -> list[str]:
     """The FeatureService's features, in order: the only feature list in the project."""
-    service = store.get_feature_service(FEATURE_SERVICE)
+    service = feature_service(store)
     return [f.name for p in service.feature_view_projections for f in p.features]
 
 
@@ -206,14 +243,14 @@ def training_set(store, entity_df: pd.DataFrame) -> pd.DataFrame:
 
     Extra columns (labels, ids) pass through. Rows come back sorted like the input's key order.
     """
-    service = store.get_feature_service(FEATURE_SERVICE)
+    service = feature_service(store)
     df = store.get_historical_features(entity_df=entity_df, features=service).to_df()
     return df.sort_values(["account_id", "event_timestamp"]).reset_index(drop=True)
 
 
 def online_features(store, account_ids: list[str]) -> pd.DataFrame:
     """The served features of each account; unknown accounts have `found` False."""
-    service = store.get_feature_service(FEATURE_SERVICE)
+    service = feature_service(store)
     resp = store.get_online_features(
         features=service, entity_rows=[{"account_id": a} for a in account_ids]
     )
