@@ -1,10 +1,10 @@
 """The drift report at scale: Evidently on a sample of each side vs on all rows.
 
-The book: a real book of business (`--book` accounts, default 2,000, `--months` months) generated
+The book: a real book of business (`--accounts` accounts, `--months` months) generated
 with `drift=True` and its features built; reference = every account's snapshot 26 weeks before
 the last day (same weekday and feature-launch phase, before the drift window), current = the last
 day's snapshot, both scored with a fixed logistic score. Each side is then resampled with
-replacement to `--accounts` rows (default 1,000,000 here) with numeric features jittered
+replacement to `--rows` rows (default 1,000,000) with numeric features jittered
 (×N(1, 0.02), integers rounded, missing values kept). Cached in `--dir`.
 
 - sampled: `monitoring.drift.drift_report` with the default `sample_size` (50,000 rows per side,
@@ -17,7 +17,7 @@ give how many of the per-feature drift verdicts (drifted yes/no) differ between 
 largest difference in a feature's distance. Timings are noisy on a shared machine: compare the
 ratio measured in the same run.
 
-    .venv/bin/python bench/bench_monitor.py --accounts 1000000 --dir /tmp/hs-bench
+    .venv/bin/python bench/bench_monitor.py --accounts 2000 --rows 1000000 --dir /tmp/hs-bench
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ INTEGERS = {f.name for v in VIEWS for f in v.features if f.type == "int"}
 
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--accounts", type=int, required=True, help="rows per side (current, reference)")
+    p.add_argument("--accounts", type=int, required=True, help="accounts of the real book")
     p.add_argument("--months", type=int, default=24)
     p.add_argument("--dir", required=True, help="work folder (caches live here)")
-    p.add_argument("--book", type=int, default=2_000, help="accounts of the real book")
+    p.add_argument("--rows", type=int, default=1_000_000, help="rows per side after resampling")
     p.add_argument("--part", choices=["sampled", "full"], help=argparse.SUPPRESS)
     return p.parse_args()
 
@@ -96,15 +96,15 @@ def resample(frame: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFr
 
 
 def frames(a: argparse.Namespace, root: Path) -> Path:
-    """Cached Parquet files reference.parquet / current.parquet with `a.accounts` rows each."""
+    """Cached Parquet files reference.parquet / current.parquet with `a.rows` rows each."""
     from features import engineering
     from features.synthetic.generator import GeneratorConfig, generate_book
 
-    book = root / f"monitor-book-{a.book}x{a.months}"
-    out = root / f"monitor-{a.accounts}-from-{book.name}"
+    book = root / f"monitor-book-{a.accounts}x{a.months}"
+    out = root / f"monitor-{a.rows}-from-{book.name}"
     if (out / "done").exists():
         return out
-    cfg = GeneratorConfig(accounts=a.book, months=a.months, seed=SEED, drift=True)
+    cfg = GeneratorConfig(accounts=a.accounts, months=a.months, seed=SEED, drift=True)
     if not (book / "features" / "contract.parquet").exists():
         generate_book(cfg, book / "raw", workers=2)
         engineering.build_feature_tables(book / "raw", book / "features")
@@ -112,8 +112,8 @@ def frames(a: argparse.Namespace, root: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name, day in (("reference", cfg.end_date - timedelta(weeks=26)), ("current", cfg.end_date)):
         real = score(snapshot(book / "features", day))
-        resample(real, a.accounts, rng).to_parquet(out / f"{name}.parquet", index=False)
-    (out / "done").write_text(str(a.accounts))
+        resample(real, a.rows, rng).to_parquet(out / f"{name}.parquet", index=False)
+    (out / "done").write_text(str(a.rows))
     return out
 
 
@@ -137,7 +137,7 @@ def measure(folder: Path, part: str) -> dict:
 
 def run_part(a: argparse.Namespace, part: str) -> dict:
     argv = [sys.executable, __file__, "--accounts", str(a.accounts), "--months", str(a.months)]
-    argv += ["--dir", a.dir, "--book", str(a.book), "--part", part]
+    argv += ["--dir", a.dir, "--rows", str(a.rows), "--part", part]
     out = subprocess.run(argv, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"bench_monitor --part {part} failed:\n{out.stderr[-3000:]}")
@@ -161,7 +161,7 @@ def main() -> None:
     emit(
         [
             {
-                "case": f"drift report ({a.accounts:,} rows/side, sample 50k)",
+                "case": f"drift report ({a.rows:,} rows/side, sample 50k)",
                 "seconds": sampled["seconds"],
                 "baseline_seconds": full["seconds"],
                 "baseline": "the same drift report on all rows",

@@ -24,6 +24,7 @@ CASES = {
     "features": "bench_features.py",
     "train": "bench_train.py",
     "score": "bench_score.py",
+    "monitor": "bench_monitor.py",
 }
 EXTRA = {"train": lambda a: ["--rows", str(a.rows)]}  # arguments only one case takes
 
