@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from features import contract
-from features.catalog import VIEWS, View
+from features.catalog import VIEWS
 from features.io import source_files, source_path
 
 SQL_TYPES = {"int": "BIGINT", "float": "DOUBLE", "string": "VARCHAR", "bool": "BOOLEAN"}
@@ -73,14 +73,15 @@ def data_window(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
     return start, end
 
 
-def view_query(view: View) -> str:
-    """The view's SQL, with columns cast to the catalog's types and the snapshot timestamp."""
+def features_query() -> str:
+    """Every view's features in one query over `grid` (`features/sql/features.sql`), one row per
+    account and day, ordered, with each feature cast to the catalog's type."""
     casts = ",\n    ".join(
-        f"CAST({f.name} AS {SQL_TYPES[f.type]}) AS {f.name}" for f in view.features
+        f"CAST({f.name} AS {SQL_TYPES[f.type]}) AS {f.name}" for v in VIEWS for f in v.features
     )
     return (
         f"SELECT account_id, CAST(day + INTERVAL 1 DAY AS TIMESTAMP) AS event_timestamp,\n"
-        f"    {casts}\nFROM ({_sql(view.name)}) AS q"
+        f"    {casts}\nFROM ({_sql('features')}) AS q\nORDER BY account_id, event_timestamp"
     )
 
 
@@ -94,39 +95,109 @@ def build_grid(con: duckdb.DuckDBPyConnection, as_of: date | None = None) -> tup
     return start, as_of
 
 
+# Accounts per pass: bounds memory (every window of a pass is held at once; ~1.5M grid rows
+# at 24 months of data) while keeping few passes. Windows never cross accounts, so the result
+# does not depend on it.
+CHUNK_ACCOUNTS = 2_500
+
+
+def _account_chunks(con: duckdb.DuckDBPyConnection, size: int) -> list[tuple[str, str]]:
+    """Consecutive (first, last) account id ranges of `size` accounts, in id order."""
+    return [
+        (lo, hi)
+        for lo, hi in con.execute(
+            "SELECT min(account_id), max(account_id) FROM ("
+            "  SELECT account_id, (row_number() OVER (ORDER BY account_id) - 1) // $size AS k"
+            "  FROM (SELECT DISTINCT account_id FROM contracts)) GROUP BY k ORDER BY k",
+            {"size": size},
+        ).fetchall()
+    ]
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
 def build_feature_tables(
     data_dir: Path,
     out_dir: Path,
     as_of: date | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     memory_limit: str | None = None,
+    chunk_accounts: int = CHUNK_ACCOUNTS,
 ) -> dict[str, Path]:
     """Compute every feature view's daily snapshots into `out_dir/<view>.parquet` (atomically).
 
-    `memory_limit` caps DuckDB's memory (it spills to `out_dir/.spill`, removed afterwards).
+    Accounts are processed in chunks of `chunk_accounts`: per chunk, the sources are filtered to
+    its account range (schema `chunk`, first on the search path), its grid is built and one query
+    computes all features, which are appended to the views' files. `memory_limit` caps DuckDB's
+    memory (it spills to `out_dir/.spill`, removed afterwards).
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     spill = out_dir / ".spill"
     con = connect(data_dir, memory_limit=memory_limit, spill_dir=spill if memory_limit else None)
-    build_grid(con, as_of)
-    written: dict[str, Path] = {}
-    for i, view in enumerate(VIEWS):
-        if progress:
-            progress(view.name, i, len(VIEWS))
-        target = out_dir / f"{view.name}.parquet"
-        tmp = out_dir / f".{view.name}.{uuid.uuid4().hex}.tmp"
-        try:
+    start, end = data_window(con)
+    as_of = min(as_of or end, end)
+    chunks = _account_chunks(con, chunk_accounts)
+    con.execute("CREATE SCHEMA chunk")
+    query = features_query()
+    grid_sql = _sql("grid")
+    token = uuid.uuid4().hex
+    tmp = {v.name: out_dir / f".{v.name}.{token}.tmp" for v in VIEWS}
+    writers: dict[str, pq.ParquetWriter] = {}
+    try:
+        for i, (lo, hi) in enumerate(chunks):
+            if progress:
+                progress(f"accounts {lo}..{hi}", i, len(chunks))
+            con.execute("SET search_path = 'main'")
+            for name in contract.SOURCES:
+                con.execute(
+                    f"CREATE OR REPLACE VIEW chunk.{name} AS SELECT * FROM main.{name} "
+                    f"WHERE account_id BETWEEN {_literal(lo)} AND {_literal(hi)}"
+                )
+            con.execute("SET search_path = 'chunk,main'")
             con.execute(
-                f"COPY ({view_query(view)} ORDER BY account_id, event_timestamp) "
-                f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd)"
+                f"CREATE OR REPLACE TABLE chunk.grid AS {grid_sql}",
+                {"data_start": start, "as_of": as_of},
             )
-            os.replace(tmp, target)
-        finally:
-            tmp.unlink(missing_ok=True)
-        written[view.name] = target
+            reader = con.sql(query).to_arrow_reader(256 * 1024)
+            for batch in reader:
+                for v in VIEWS:
+                    cols = ["account_id", "event_timestamp", *(f.name for f in v.features)]
+                    part = pa.Table.from_batches([batch]).select(cols)
+                    if v.name not in writers:
+                        writers[v.name] = pq.ParquetWriter(
+                            tmp[v.name], part.schema, compression="zstd"
+                        )
+                    writers[v.name].write_table(part, row_group_size=len(part))
+        if not writers:  # no account at all: empty tables with the right columns
+            con.execute("SET search_path = 'main'")
+            con.execute(
+                f"CREATE OR REPLACE TABLE grid AS {grid_sql}", {"data_start": start, "as_of": as_of}
+            )
+            empty = con.sql(query).to_arrow_table()
+            for v in VIEWS:
+                cols = ["account_id", "event_timestamp", *(f.name for f in v.features)]
+                writers[v.name] = pq.ParquetWriter(tmp[v.name], empty.select(cols).schema)
+        for w in writers.values():
+            w.close()
+        written: dict[str, Path] = {}
+        for v in VIEWS:
+            target = out_dir / f"{v.name}.parquet"
+            os.replace(tmp[v.name], target)
+            written[v.name] = target
+    finally:
+        for w in writers.values():
+            if w.is_open:
+                w.close()
+        for path in tmp.values():
+            path.unlink(missing_ok=True)
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
     if progress:
-        progress("done", len(VIEWS), len(VIEWS))
-    con.close()
-    shutil.rmtree(spill, ignore_errors=True)
+        progress("done", len(chunks), len(chunks))
     return written

@@ -147,7 +147,9 @@ def _write(folder: Path) -> None:
             }
         ),
     }
-    # A second account, beta, with usage on Jan 1, 2 and 4 only (for the slope).
+    # A second account, beta, with usage on Jan 1, 2 and 4 only (for the slope); one email sent
+    # and two opens on Jan 3 (opens are not linked to sends); a ticket opened on 2025-11-20,
+    # before beta was a customer (its first grid day is Dec 1), and resolved on Dec 3.
     beta = {
         "accounts": tables["accounts"].assign(account_id="beta", account_name="Beta Ltd"),
         "contracts": tables["contracts"].assign(
@@ -164,6 +166,27 @@ def _write(folder: Path) -> None:
                 "distinct_features_used": 1,
                 "seats_used": 10,
             }
+        ),
+        "engagement": pd.DataFrame(
+            {
+                "event_id": ["b1", "b2", "b3"],
+                "account_id": "beta",
+                "occurred_at": [
+                    T("2026-01-03 09:00"),
+                    T("2026-01-03 10:00"),
+                    T("2026-01-03 11:00"),
+                ],
+                "event_type": ["email_sent", "email_opened", "email_opened"],
+            }
+        ),
+        "tickets": tables["tickets"]
+        .iloc[[0]]
+        .assign(
+            ticket_id="b-t1",
+            account_id="beta",
+            opened_at=T("2025-11-20 09:00"),
+            first_response_at=T("2025-11-20 10:00"),
+            resolved_at=T("2025-12-03 09:00"),
         ),
     }
     for name, df in beta.items():
@@ -263,3 +286,22 @@ def test_financial_engagement_adoption_contract(snapshot: dict[str, pd.Series]) 
     assert now["segment"] == "mid_market" and now["term_months"] == 24
     assert now["days_to_renewal"] == (T("2026-12-31") - T("2026-01-10")).days
     assert now["tenure_days"] == (T("2026-01-10") - T("2025-01-01")).days
+
+
+def test_open_backlog_counts_tickets_opened_before_the_first_grid_day(
+    tables: list[pd.DataFrame],
+) -> None:
+    # Opened Nov 20 (before beta's first grid day, Dec 1), resolved Dec 3: open on Dec 1 and 2,
+    # then 0 - never -1 (the resolution used to be counted without its opening).
+    assert _features(tables, "beta", "2025-12-02")["open_tickets"] == 1
+    assert _features(tables, "beta", "2025-12-03")["open_tickets"] == 1
+    assert _features(tables, "beta", "2025-12-04")["open_tickets"] == 0
+    support = next(df for df in tables if "open_tickets" in df.columns)
+    assert (support["open_tickets"] >= 0).all()
+    # It was not opened on a grid day, so it is not among the tickets opened in 90 days.
+    assert _features(tables, "beta", "2025-12-04")["tickets_90d"] == 0
+
+
+def test_email_open_rate_is_a_share(tables: list[pd.DataFrame]) -> None:
+    # beta: 1 email sent, 2 opens in the window -> capped at 1 (was 2.0).
+    assert _features(tables, "beta", "2026-01-04")["email_open_rate_90d"] == pytest.approx(1.0)

@@ -53,6 +53,50 @@ def test_sql_output_matches_the_catalog(built: dict) -> None:
         assert got == expected, view.name
 
 
+# Every numeric feature's plausible range on a generated book. Shares are in [0, 1]; counts,
+# levels, durations and money are never negative; the few signed features have their own floor.
+SHARES = {
+    "seat_utilisation_30d",
+    "seats_assigned_share_30d",
+    "email_open_rate_90d",
+    "survey_response_rate_365d",
+}
+BOUNDED = {"nps_latest": (0, 10), "csat_180d": (1, 5), "ticket_csat_90d": (1, 5)}
+# relative changes (>= -100 %) and differences/slopes (any sign)
+RELATIVE = {
+    "active_users_trend_30d_vs_prior_60d",
+    "distinct_features_trend_30d_vs_prior_60d",
+    "arr_change_365d",
+}
+SIGNED = {"nps_change", "active_users_slope_90d"}
+
+
+def test_every_feature_is_in_its_plausible_range(built: dict) -> None:
+    checked = set()
+    for view in VIEWS:
+        df = pd.read_parquet(built["cfg"].feature_dir / f"{view.name}.parquet")
+        assert len(df) > 100_000, view.name
+        for f in view.features:
+            if f.type in ("string", "bool"):
+                continue
+            col = df[f.name].dropna().astype(float)
+            assert len(col) > 0, f.name
+            lo, hi = col.min(), col.max()
+            if f.name in SHARES:
+                assert lo >= 0.0 and hi <= 1.0, (f.name, lo, hi)
+            elif f.name in BOUNDED:
+                assert BOUNDED[f.name][0] <= lo and hi <= BOUNDED[f.name][1], (f.name, lo, hi)
+            elif f.name in RELATIVE:
+                assert lo >= -1.0, (f.name, lo)
+            elif f.name not in SIGNED:
+                assert lo >= 0, (f.name, lo)  # counts, levels, days, money
+            checked.add(f.name)
+    assert SHARES | set(BOUNDED) | RELATIVE | SIGNED <= checked
+    # The open backlog and overdue invoices are states: some accounts do have some.
+    support = pd.read_parquet(built["cfg"].feature_dir / "support.parquet")
+    assert support["open_tickets"].max() > 0
+
+
 def test_feature_service_is_the_catalog(built: dict) -> None:
     names = fs.feature_names(built["store"])
     assert names == [f.name for v in VIEWS for f in v.features]
