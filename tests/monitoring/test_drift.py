@@ -36,6 +36,7 @@ def test_stable_book_raises_no_alarm(stable_pair) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # four more books built and judged: ~15 min on a loaded 2-core machine
 def test_no_drift_at_most_one_false_alarm_over_five_seeds(tmp_path, stable_pair) -> None:
     alarms = {1: drift_report(*stable_pair, FEATURES, CATEGORICAL).drifted_features}
     for seed in (2, 3, 4, 5):
