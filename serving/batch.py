@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from features.catalog import FEATURE_SERVICE
 from features.health_model import HealthModel
-from serving.explain import CONTEXT_DOMAINS, Playbook, explain
+from serving.explain import CONTEXT_DOMAINS, MIN_RISK_PULL, Playbook, explain
 
 HISTORY_COLUMNS = ["account_id", "renewal_probability", "health_score", "tier", "declining_runs"]
 # What a CSM needs beside the score, from the FeatureService's own features (financial and
@@ -60,14 +60,17 @@ def score_frame(
     progress: Callable[[int, int], None] | None = None,
     top: int = 3,
     context_domains: tuple[str, ...] = CONTEXT_DOMAINS,
+    min_risk_pull: float = MIN_RISK_PULL,
 ) -> pd.DataFrame:
-    """Probability, score, tier, domain breakdown, drivers and actions for each row of `frame`."""
+    """Probability, score, tier, the account's context (`account_context`), domain breakdown,
+    drivers and actions for each row of `frame` (`serving.explain.explain`)."""
     parts = []
     for start in range(0, len(frame), chunk_size):
         chunk = frame.iloc[start : start + chunk_size]
         matrix = model.matrix(chunk)  # built once for the prediction and the contributions
         pred = model.predict(chunk, matrix)
-        why = explain(model, chunk, model.contributions(chunk, matrix), top, context_domains)
+        contrib = model.contributions(chunk, matrix)
+        why = explain(model, chunk, contrib, top, context_domains, min_risk_pull)
         pred["tier_colour"] = pred["tier"].map(model.tiers.colours)
         pred["actions"] = playbook.actions_each(pred["tier"], why["risk_domains"])
         parts.append(pd.concat([chunk[["account_id"]], pred, account_context(chunk), why], axis=1))

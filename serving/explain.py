@@ -56,8 +56,10 @@ DEFAULT_DOMAIN_ACTIONS: dict[str, str] = {
 
 MAX_RISKS = 2  # domains that sharpen the actions
 # A domain sharpens the actions only when its signals pull the log-odds of renewal down by more
-# than this (0.05 is about one point of health score around a score of 50, less further out).
-MIN_RISK_PULL = 0.05
+# than this. 0 by default: for a healthy account the weakest area, however slight, is what the
+# extra action is about (Acme Corp's training offer comes from a 0.016 pull); 0.05 (about one
+# point of score around 50) keeps only material risks.
+MIN_RISK_PULL = 0.0
 # Domains that explain the score but are not something a CSM can change.
 CONTEXT_DOMAINS: tuple[str, ...] = ("contract",)
 
@@ -280,8 +282,7 @@ def explain(
 
     The risk domains come from the same signals with a value (a missing value has no direction:
     'no invoice paid in 180 days' is no billing problem), counting a domain only when it pulls
-    the log-odds down by more than `min_risk_pull` (so a 0.01 pull of a 99-score account does not
-    ask for an escalation review)."""
+    the log-odds down by more than `min_risk_pull`."""
     by_domain = domain_contributions(model, contrib)
     readable = [
         f

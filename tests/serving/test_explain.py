@@ -216,7 +216,7 @@ def test_a_missing_value_is_a_driver_only_when_its_absence_means_something(
     assert why["main_risk_domain"] is None
 
 
-def test_risk_domains_need_a_material_pull(model: HealthModel) -> None:
+def test_risk_domains_can_require_a_material_pull(model: HealthModel) -> None:
     frame = pd.DataFrame([_row(late_invoices_180d=3.0, active_users_7d=1.0)] * 2)
     contrib = pd.DataFrame(
         [
@@ -224,9 +224,15 @@ def test_risk_domains_need_a_material_pull(model: HealthModel) -> None:
             {f: 0.0 for f in FEATURES} | {"late_invoices_180d": -0.02, "active_users_7d": -0.03},
         ]
     )
-    why = explain(model, frame, contrib)
+    # by default any pull sharpens the actions (a healthy account's weakest area), worst first
+    assert explain(model, frame, contrib)["risk_domains"].tolist() == [
+        ["financial", "usage"],
+        ["usage", "financial"],
+    ]
+    why = explain(model, frame, contrib, min_risk_pull=0.05)
     assert why["risk_domains"].tolist() == [["financial"], []]
-    # the negligible pulls are still shown as drivers, strongest first
+    assert why["main_risk_domain"].tolist() == ["financial", None]
+    # the slight pulls are still shown as drivers, strongest first
     assert [d["feature"] for d in why.loc[1, "drivers_negative"]] == [
         "active_users_7d",
         "late_invoices_180d",
@@ -234,10 +240,10 @@ def test_risk_domains_need_a_material_pull(model: HealthModel) -> None:
     assert why.loc[1, "drivers_negative"][0]["text"] == (
         "average daily active users over the last 7 days: 1.0 (renewing accounts: 2.9)"
     )
-    assert explain(model, frame, contrib, min_risk_pull=0.0)["risk_domains"].tolist() == [
-        ["financial", "usage"],
-        ["usage", "financial"],
-    ]
+    # batch scoring passes the threshold on (real contributions here)
+    plays = Playbook.default(TIERS.names)
+    assert score_frame(model, frame, plays)["risk_domains"].map(len).sum() > 0
+    assert score_frame(model, frame, plays, min_risk_pull=1e9)["risk_domains"].map(len).sum() == 0
 
 
 def test_the_financial_action_names_what_the_financial_signals_are() -> None:
