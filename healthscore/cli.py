@@ -731,6 +731,82 @@ def _print_scores(run, top: int, seconds: float) -> None:
 
 
 @app.command()
+def monitor(
+    ctx: typer.Context,
+    report_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where report folders go \\[default: <workspace>/monitoring].", show_default=False
+        ),
+    ] = None,
+    fail_on_drift: Annotated[
+        bool,
+        typer.Option(
+            "--fail-on-drift", help="Exit with status 3 when drift is found (for cron and CI)."
+        ),
+    ] = False,
+) -> None:
+    """Report data, score and tier drift of the latest score run against the champion's
+    training-time population (Evidently), data quality, and — once renewals have happened — how
+    right past score runs were (AUC, calibration, churn per tier).
+
+    Writes an HTML report and summary.json into a new folder, logs both to the MLflow experiment
+    monitoring.experiment (tagged with the model version) and ends with a verdict line.
+
+    [bold]Example[/bold]: healthscore monitor --fail-on-drift || echo "retrain recommended"
+    """
+    from healthscore import pipeline
+
+    t0 = time.perf_counter()
+    try:
+        with console.status("monitoring") as status:
+            result = pipeline.monitor(
+                ctx.obj.settings, report_dir, progress=lambda msg: status.update(msg)
+            )
+    except LookupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    _print_monitor(result, time.perf_counter() - t0)
+    if fail_on_drift and result.drift:
+        raise typer.Exit(3)
+
+
+def _print_monitor(result, seconds: float) -> None:
+    d = result.drift_result
+    table = Table(title="Drifted features (Evidently)", show_edge=False)
+    for col in ("feature", "method", "distance", "threshold"):
+        table.add_column(col, justify="left" if col in ("feature", "method") else "right")
+    rows = d.features.set_index("feature")
+    for name in d.drifted_features[:15]:
+        r = rows.loc[name]
+        table.add_row(name, str(r["method"]), f"{r['statistic']:.3f}", f"{r['threshold']:.2f}")
+    if d.drifted_features:
+        console.print(table)
+    if d.not_judged:
+        console.print(
+            f"not judged: {len(d.not_judged)} column(s), e.g. "
+            + "; ".join(f"{k} ({v})" for k, v in list(d.not_judged.items())[:3])
+        )
+    perf = result.performance
+    if len(perf):
+        overall = perf[perf["tier"] == perf["tier"].iloc[0]]
+        last = overall.iloc[-1]
+        console.print(
+            f"were we right? {len(overall)} past score run(s) with renewals decided since; "
+            f"latest judged ({last['as_of']}): AUC {last['auc']:.3f}, ECE {last['ece']:.3f} "
+            f"on {int(last['decisions']):,} decisions"
+        )
+    else:
+        console.print("were we right? no renewal decided yet after a score run")
+    colour = "yellow" if result.drift else "green"
+    console.print(f"[{colour}]verdict:[/{colour}] {result.verdict}")
+    console.print(
+        f"[green]✓[/green] monitoring report in {seconds:.0f} s → {result.path}"
+        + (f" (MLflow run {result.mlflow_run_id})" if result.mlflow_run_id else "")
+    )
+
+
+@app.command()
 def dashboard(
     ctx: typer.Context,
     scores: Annotated[
@@ -762,7 +838,7 @@ def dashboard(
     t0 = time.perf_counter()
     try:
         path, n = pipeline.dashboard(ctx.obj.settings, scores, output)
-    except LookupError as exc:
+    except (LookupError, ValueError) as exc:  # ValueError: serving.dashboard.DashboardError
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
     size = path.stat().st_size / 1e6

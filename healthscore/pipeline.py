@@ -312,6 +312,97 @@ def score(
     return ScoreRun(scores, target, as_of, str(mv.version), model.tiers.names)
 
 
+def monitor(settings: Settings, report_dir: Path | None = None, progress=None):
+    """Drift of the latest score run against the champion's training-time population, and how
+    past score runs fared against the renewals decided since; returns monitoring.MonitorResult.
+
+    Reference: every account's offline snapshot on the prediction day of the champion's newest
+    test decision, scored with the champion: the latest world the model was measured on.
+    Current: the latest score run's snapshot and scores. Both are whole populations on one day,
+    so their mix of contract ages and renewal dates is alike and a difference means the book
+    changed."""
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from features import store as fstore
+    from features.health_model_mlflow import load_health_model
+    from monitoring.drift import DriftConfig
+    from monitoring.performance import performance_from_files
+    from monitoring.report import run_monitor
+    from serving import batch
+    from training import data
+    from training import tracking as trk
+
+    say = progress or (lambda _msg: None)
+    t = tracking(settings)
+    alias = settings.scoring.model_alias
+    try:
+        mv = trk.client(t).get_model_version_by_alias(t.registered_model, alias)
+    except Exception as exc:  # mlflow raises its own RESOURCE_DOES_NOT_EXIST
+        raise LookupError(
+            f"no model {t.registered_model}@{alias}: run `healthscore train` and "
+            "`healthscore promote` first"
+        ) from exc
+    history = settings.scores_dir / "history"
+    runs = sorted(history.glob("as_of=*/scores.parquet"))
+    if not runs:
+        raise LookupError(f"{history}: no score run yet: run `healthscore score` first")
+    as_of = runs[-1].parent.name.split("=", 1)[1]
+    params = MlflowClient(settings.mlflow_tracking_uri).get_run(mv.run_id).data.params
+    # The newest population the champion was measured on: the prediction day of its last test
+    # decision. Training and the first scoring on the same data then show no drift by design.
+    last = pd.Timestamp(params["test_last_renewal"])
+    cutoff = str((last - pd.Timedelta(days=settings.features.lead_days)).date())
+
+    say(f"reading the snapshots of {cutoff} (reference) and {as_of} (current)")
+    store = fstore.open_store(store_config(settings))
+    model = load_health_model(f"models:/{t.registered_model}/{mv.version}")
+    reference = batch.snapshot(store, pd.Timestamp(cutoff).date())
+    if reference.empty:
+        raise LookupError(f"no feature snapshot on {cutoff}, the champion's newest test day")
+    reference = pd.concat([reference, model.predict(reference)], axis=1)
+    current = batch.snapshot(store, pd.Timestamp(as_of).date())
+    scored = pd.read_parquet(
+        runs[-1], columns=["account_id", "renewal_probability", "health_score", "tier"]
+    )
+    current = current.merge(scored, on="account_id", how="inner")
+    _, _, categorical = data.service_features(store)
+    names = list(model.features)
+
+    say("judging past score runs against the renewals decided since")
+    perf = performance_from_files(history, settings.data_dir, settings.monitoring.horizon_days)
+
+    mon = settings.monitoring
+    client = MlflowClient(settings.mlflow_tracking_uri)
+    if client.get_experiment_by_name(mon.experiment) is None:  # artifacts in the workspace
+        client.create_experiment(
+            mon.experiment, artifact_location=(settings.mlflow_artifact_dir / "monitoring").as_uri()
+        )
+    say(f"Evidently drift report on {len(current):,} accounts")
+    return run_monitor(
+        reference,
+        current,
+        names,
+        [c for c in categorical if c in names],
+        Path(report_dir) if report_dir else settings.monitoring_dir,
+        performance=perf,
+        config=DriftConfig(
+            num_threshold=mon.num_threshold,
+            cat_threshold=mon.cat_threshold,
+            score_threshold=mon.score_threshold,
+            min_drifted=mon.min_drifted,
+            sample_size=mon.sample_size,
+        ),
+        tracking_uri=settings.mlflow_tracking_uri,
+        experiment=mon.experiment,
+        model_name=t.registered_model,
+        model_version=str(mv.version),
+        model_run_id=mv.run_id,
+        reference_label=f"all accounts on {cutoff} (the champion's newest test day)",
+        current_label=f"score run of {as_of}",
+    )
+
+
 def dashboard(
     settings: Settings, scores: Path | None = None, output: Path | None = None
 ) -> tuple[Path, int]:
@@ -332,10 +423,12 @@ def dashboard(
         )
     frame = pd.read_parquet(source)
     versions = frame["model_version"].dropna().unique() if "model_version" in frame else []
+    # Configured bands keep an empty tier's light (used only when they name the frame's tiers).
+    bands = settings.tiers.fixed if settings.tiers.policy == "fixed" else settings.tiers.quantile
     page = dash.render_dashboard(
         frame,
         dash.load_history(settings.scores_dir / "history"),
-        dash.tiers_from_scores(frame),
+        dash.tiers_from_scores(frame, [(b.name, b.colour) for b in bands]),
         generated_at=datetime.now(UTC),
         model_version=str(versions[0]) if len(versions) == 1 else None,
         context_domains=tuple(settings.scoring.context_domains),

@@ -161,6 +161,20 @@ class ServingSettings(_Section):
     poll_seconds: float = Field(30.0, gt=0)  # how often the model alias is checked
 
 
+class MonitoringSettings(_Section):
+    """Drift and performance monitoring (`healthscore monitor`)."""
+
+    experiment: str = "account-health-monitoring"  # MLflow experiment of the monitoring runs
+    # Drift thresholds (Evidently distances): normed Wasserstein for numbers, in reference
+    # standard deviations; Jensen-Shannon for categories, scores and the tier mix.
+    num_threshold: float = Field(0.15, gt=0)
+    cat_threshold: float = Field(0.1, gt=0)
+    score_threshold: float = Field(0.1, gt=0)
+    min_drifted: int = Field(1, ge=1)  # drifted features that make a "retrain" verdict
+    sample_size: int | None = Field(50_000, ge=100)  # rows per side; null compares all rows
+    horizon_days: int = Field(365, ge=1)  # renewals this long after a score run judge it
+
+
 class Settings(BaseSettings):
     """Everything healthscore can be configured with."""
 
@@ -179,6 +193,7 @@ class Settings(BaseSettings):
     tiers: TierSettings = TierSettings()
     scoring: ScoringSettings = ScoringSettings()
     serving: ServingSettings = ServingSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
 
     @property
     def data_dir(self) -> Path:
@@ -199,6 +214,11 @@ class Settings(BaseSettings):
     def scores_dir(self) -> Path:
         """Batch scores: the latest output and the history partitioned by as-of date."""
         return self.workspace / "scores"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        """Monitoring reports, one folder per run."""
+        return self.workspace / "monitoring"
 
     @property
     def mlflow_artifact_dir(self) -> Path:
