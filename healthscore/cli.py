@@ -250,10 +250,10 @@ def demo(
 ) -> None:
     """Run the whole product on the embedded default, from raw data to results.
 
-    Today: generate a synthetic book of business into the workspace, validate it, build the
-    feature store and load it online, train the health model beside its baselines, register it,
-    promote it to champion and score every account. Each stage added to healthscore joins this
-    command.
+    Generates a synthetic book of business into the workspace, validates it, builds the feature
+    store and loads it online, trains the health model beside its baselines, registers it,
+    promotes it to champion, scores every account, monitors drift and writes the dashboard;
+    then prints where everything is and what to try next.
 
     [bold]Example[/bold]: healthscore demo --accounts 2000
     """
@@ -300,24 +300,35 @@ def demo(
             settings, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
     _print_scores(scored, 5, time.perf_counter() - t1)
+    console.rule("[bold]7. monitor[/bold]: drift against the champion's data (Evidently)")
+    t1 = time.perf_counter()
+    with console.status("monitoring") as status:
+        monitored = pipeline.monitor(settings, progress=lambda msg: status.update(msg))
+    _print_monitor(monitored, time.perf_counter() - t1)
+    console.rule("[bold]8. dashboard[/bold] for the CS team")
+    page, shown = pipeline.dashboard(settings)
+    console.print(f"[green]✓[/green] dashboard of {shown:,} accounts → {page}")
     console.rule("[bold]done[/bold]")
     console.print(
         f"Made in {time.perf_counter() - t0:.0f} s:\n"
-        f"  raw sources      {target}/<source>/part-*.parquet\n"
-        f"  manifest         {target / 'manifest.json'}\n"
-        f"  generator truth  {target / '_truth'} (latent health, true renewal odds)\n"
-        f"  feature views    {settings.feature_dir}/<view>.parquet\n"
-        f"  feature store    {settings.feature_repo_dir} (Feast registry, online store)\n"
-        f"  MLflow           {settings.mlflow_tracking_uri} (runs, registry), "
-        f"artifacts in {settings.mlflow_artifact_dir}\n"
-        f"  scores           {scored.path} (history in {settings.scores_dir / 'history'})"
+        f"  raw sources      {target}/<source>/part-*.parquet (manifest.json, _truth/)\n"
+        f"  feature store    {settings.feature_dir} (snapshots), {settings.feature_repo_dir} "
+        "(Feast registry, online store)\n"
+        f"  MLflow           {settings.mlflow_tracking_uri}\n"
+        f"  scores           {scored.path} (history in {settings.scores_dir / 'history'})\n"
+        f"  monitoring       {monitored.path / 'index.html'}\n"
+        f"  dashboard        {page}"
     )
     console.print(
-        "Next: [bold]healthscore features show A0000001[/bold]; "
-        "[bold]healthscore score --format csv[/bold]; "
-        "[bold]healthscore train --num-leaves 31 && healthscore compare[/bold]; "
-        f"[bold]mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}[/bold]; "
-        "the data contract is in docs/data-contract.md."
+        "\n[bold]Next[/bold]\n"
+        f"  open the dashboard      {page.resolve().as_uri()}\n"
+        "  serve the API           healthscore serve   (then: curl -s -H 'Content-Type: "
+        'application/json\' -d \'{"account_ids": ["A0000001"]}\' http://127.0.0.1:3000/score)\n'
+        f"  browse the experiments  mlflow ui --backend-store-uri {settings.mlflow_tracking_uri}\n"
+        "  retrain and compare     healthscore train --num-leaves 31 && healthscore compare\n"
+        "  one account's features  healthscore features show A0000001\n"
+        "  notebooks               notebooks/01-explore-book.ipynb, 02-retrain-compare.ipynb, "
+        "03-monitoring.ipynb"
     )
 
 
