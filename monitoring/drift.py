@@ -11,6 +11,11 @@ reference's standard deviation), categorical ones the Jensen-Shannon distance. F
 measure elapsed time (`tenure_days`, `days_since_*`) drift by construction as a book of business
 ages, so they get a looser threshold by default.
 
+A distance alone is noisy on small or sparse columns (a survey score a few hundred accounts
+answered): a column counts as drifted only when its distance reaches the threshold AND a
+two-sample test rejects "same distribution" at `significance` (K-S for numerical, chi-square for
+categorical columns). On large populations the test always rejects and the distance decides.
+
 Columns that cannot be judged (all missing, constant in the reference, too few values, an empty
 batch) are listed with the reason instead of failing the report.
 """
@@ -66,6 +71,7 @@ class DriftConfig:
     score_threshold: float = 0.1  # renewal_probability, health_score (Wasserstein, normed)
     tier_threshold: float = 0.1  # tier mix (Jensen-Shannon)
     per_feature_threshold: Mapping[str, float] = field(default_factory=dict)
+    significance: float | None = 0.01  # the distance must also be significant (None: off)
     min_drifted: int = 1  # drifted features needed for a "drift" verdict
     sample_size: int | None = 50_000  # rows per side given to Evidently; None = all rows
     seed: int = 0
@@ -77,6 +83,8 @@ class DriftConfig:
                      "score_threshold", "tier_threshold"):  # fmt: skip
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}: must be > 0, got {getattr(self, name)}")
+        if self.significance is not None and not 0 < self.significance < 1:
+            raise ValueError(f"significance: must be in (0, 1) or None, got {self.significance}")
         if self.min_drifted < 1:
             raise ValueError(f"min_drifted: must be at least 1, got {self.min_drifted}")
         if self.sample_size is not None and self.sample_size < 100:
@@ -258,6 +266,19 @@ def _quality(
     return out
 
 
+def p_value(ref: pd.Series, cur: pd.Series, categorical: bool) -> float:
+    """Two-sample test of "same distribution": K-S (numerical) or chi-square (categorical)."""
+    from scipy.stats import chi2_contingency, ks_2samp
+
+    r, c = ref.dropna(), cur.dropna()
+    if categorical:
+        counts = pd.concat([r.value_counts(), c.value_counts()], axis=1).fillna(0)
+        if len(counts) < 2:
+            return 1.0
+        return float(chi2_contingency(counts.to_numpy().T)[1])
+    return float(ks_2samp(r.to_numpy(float), c.to_numpy(float)).pvalue)
+
+
 # -- the report ------------------------------------------------------------------------------
 
 
@@ -360,12 +381,15 @@ def drift_report(
 
     def row(c: str, cat: bool) -> dict:
         stat, method, threshold = values.get(c, (None, None, thresholds[c]))
+        p = None if stat is None else p_value(ref[c], cur[c], cat)
+        significant = p is not None and (config.significance is None or p < config.significance)
         base = {
             "kind": "categorical" if cat else "numerical",
             "method": method or METHOD_LABELS[CAT_METHOD if cat else NUM_METHOD],
             "threshold": threshold,
             "statistic": stat,
-            "drifted": None if stat is None else bool(stat >= threshold),
+            "p_value": p,
+            "drifted": None if stat is None else bool(stat >= threshold and significant),
             "judged": c not in not_judged,
             "reason": not_judged.get(c),
         }
@@ -380,6 +404,7 @@ def drift_report(
             "method",
             "threshold",
             "statistic",
+            "p_value",
             "drifted",
             "judged",
             "reason",

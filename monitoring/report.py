@@ -123,11 +123,12 @@ def _page(
     has_evidently: bool,
 ) -> str:
     e = html.escape
-    score_cols = ["column", "statistic", "threshold", "drifted", "method"]
+    score_cols = ["column", "statistic", "threshold", "p_value", "drifted", "method"]
     colour = "#c0392b" if result.drift else "#1e8449"
     f = result.features
     drifted = f[f["drifted"].eq(True)].sort_values("statistic", ascending=False)
-    cols = ["feature", "statistic", "threshold", "method", "missing_reference", "missing_current"]
+    cols = ["feature", "statistic", "threshold", "p_value", "method", "missing_reference",
+            "missing_current"]  # fmt: skip
     quality = f[
         (f["missing_current"].fillna(0) - f["missing_reference"].fillna(0)).abs().gt(0.05)
         | f["new_categories"].map(lambda v: bool(v))
