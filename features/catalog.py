@@ -1,8 +1,9 @@
 """The feature catalog: every feature's name, type, health domain and meaning, per feature view.
 
 The Feast definitions, generated docs and the wording of explanations all derive from this list.
-Each feature view is produced by `features/sql/<view>.sql` as daily account snapshots; a test keeps
-the SQL output and the catalog identical. Names follow `<what>_<window>`.
+Every feature is computed by `features/sql/features.sql` (one query for all views) as daily account
+snapshots, written as one table per view; a test keeps the SQL output and the catalog identical.
+Names follow `<what>_<window>`.
 """
 
 from __future__ import annotations
@@ -114,7 +115,12 @@ VIEWS: tuple[View, ...] = (
         "Customer-success touchpoints and the champion.",
         (
             _f("emails_sent_90d", "int", "emails sent to the customer in the last 90 days", 0),
-            _f("email_open_rate_90d", "float", "share of emails opened, last 90 days", +1),
+            _f(
+                "email_open_rate_90d",
+                "float",
+                "emails opened per email sent, last 90 days (at most 1)",
+                +1,
+            ),
             _f("email_clicks_90d", "int", "email clicks in the last 90 days", +1),
             _f("webinars_90d", "int", "webinars attended in the last 90 days", +1),
             _f("meetings_90d", "int", "meetings held in the last 90 days", +1),
@@ -229,7 +235,7 @@ def render_markdown() -> str:
         "",
         f"The Feast FeatureService `{FEATURE_SERVICE}` serves every feature below: it is the",
         "contract between training, batch scoring and serving. Each feature view holds one daily",
-        "snapshot per account, computed by `features/sql/<view>.sql` from the raw sources; the",
+        "snapshot per account, computed by `features/sql/features.sql` from the raw sources; the",
         "snapshot of day D is stamped D+1 00:00 UTC and uses nothing recorded after D. Missing",
         "stays missing (e.g. no NPS answer yet); `has_…` flags mark where absence means something.",
         "",
