@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.model.conftest import trained, workspace_copy  # noqa: F401  (fixtures)
+from tests.model.conftest import workspace_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
@@ -43,7 +43,11 @@ def run(name: str, workspace: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def test_notebooks_are_committed_without_outputs() -> None:
-    assert [p.name for p in NOTEBOOKS][:2] == ["01-explore-book.ipynb", "02-retrain-compare.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == [
+        "01-explore-book.ipynb",
+        "02-retrain-compare.ipynb",
+        "03-monitoring.ipynb",
+    ]
     for path in NOTEBOOKS:
         book = json.loads(path.read_text())
         for cell in book["cells"]:
@@ -63,3 +67,10 @@ def test_02_retrain_compare(workspace: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert "version 2 registered as challenger" in text
     assert "auc_delta_vs_champion" in text
     assert "Promotion(promoted=" in text
+
+
+def test_03_monitoring(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    text = run("03-monitoring.ipynb", workspace, monkeypatch)
+    assert "verdict: " in text
+    assert "index.html" in text
+    assert "auc" in text  # the performance table of the past run has decisions to judge
