@@ -136,6 +136,10 @@ class ServiceConfig(BaseModel):
     # When set, required in the X-API-Key header of every request but /livez and /readyz.
     api_key: SecretStr | None = Field(None, min_length=1)
     poll_seconds: float = Field(30.0, gt=0)  # how often the alias is checked for a new version
+    # Worker processes (each loads the model and opens the store) and request threads per
+    # worker. Read when `bentoml serve` starts (serving.service.concurrency), not per worker.
+    workers: int = Field(2, ge=1, le=64)
+    threads: int = Field(1, ge=1, le=64)
 
 
 def service_config_from_env(environ: dict[str, str] | None = None) -> ServiceConfig:
@@ -152,6 +156,18 @@ def service_config_from_env(environ: dict[str, str] | None = None) -> ServiceCon
         return ServiceConfig.model_validate_json(raw)
     except ValueError as exc:
         raise RuntimeError(f"{SERVICE_CONFIG_ENV}: invalid service configuration: {exc}") from None
+
+
+def concurrency_from_env(environ: dict[str, str] | None = None) -> tuple[int, int]:
+    """(workers, threads) from `HEALTHSCORE_SERVICE_CONFIG` when `bentoml serve` imports the
+    service; the defaults when it is absent or invalid (the service then refuses to start and
+    says why, see `service_config_from_env`)."""
+    try:
+        config = service_config_from_env(environ)
+    except RuntimeError:
+        defaults = ServiceConfig.model_fields
+        return defaults["workers"].default, defaults["threads"].default
+    return config.workers, config.threads
 
 
 def service_config_to_env(config: ServiceConfig) -> dict[str, str]:

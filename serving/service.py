@@ -24,11 +24,14 @@ invalid value stops the start with a message naming it. Nothing happens at impor
 with `-H 'X-API-Key: ...'` when a key is configured.
 
 At start a background thread opens the Feast store and loads the model the registry alias points
-at; `/readyz` answers 503 until both are loaded and the online store answers, `/livez` 200 as long
-as the process runs. The thread then checks the alias every `poll_seconds` and, when it moved,
-loads the new version beside the old one and swaps them with one reference assignment: a request
-uses the model it started with, and every response names its `model_version`. A failed reload
-keeps the current model.
+at; the worker waits for that first attempt before it takes requests (so with several workers,
+`workers` in the configuration, no request meets one still loading); `/readyz` answers 503 until
+model and store are loaded and the online store answers, `/livez` 200 as long as the process
+runs. With Redis down a lookup fails within `store.redis_timeout_seconds` (no retries): `/score`
+answers 503 naming the online store, `/readyz` 503. The thread then checks the alias every
+`poll_seconds` and, when it moved, loads the new version beside the old one and swaps them with
+one reference assignment: a request uses the model it started with, and every response names its
+`model_version`. A failed reload keeps the current model.
 
 Every malformed request gets a 4xx JSON error naming the field: body validation by pydantic
 (BentoML answers 400 with `{"error", "detail": [{"loc", "msg", "type"}]}`); content type, body
@@ -51,6 +54,7 @@ from serving.schemas import (
     ScoreRequest,
     ScoreResponse,
     ServiceConfig,
+    concurrency_from_env,
     service_config_from_env,
 )
 
@@ -61,6 +65,7 @@ OPEN_PATHS = frozenset({"/livez", "/healthz", "/readyz"})  # probes never need t
 API_KEY_HEADER = "X-API-Key"
 RETRY_SECONDS = 5.0  # until the first model is loaded, retry at least this often
 PROBE_ACCOUNT = "__readyz_probe__"
+STARTUP_WAIT_SECONDS = 300.0  # a worker waits this long for its first model before it serves
 
 
 def _error(status: int, message: str, loc: list, kind: str):
@@ -89,11 +94,18 @@ def _validation_error(title: str, errors: list[tuple[tuple, str, str]]):
     )
 
 
+# Worker processes and threads per worker, from the configuration `bentoml serve` starts with
+# (the API functions are synchronous: BentoML runs them in a pool of `threads` threads per worker).
+WORKERS, THREADS = concurrency_from_env()
+
+
 @bentoml.service(
     name="healthscore",
     http={"host": "127.0.0.1"},
     traffic={"timeout": 30},
     labels={"project": "healthscore"},
+    workers=WORKERS,
+    threads=THREADS,
 )
 class HealthScore:
     """Customer health scores by account id or from posted features."""
@@ -107,8 +119,13 @@ class HealthScore:
         self.store = None
         self.last_error: str | None = "loading"
         self._stop = threading.Event()
+        self._first_attempt = threading.Event()
         self._watcher = threading.Thread(target=self._watch, name="model-watcher", daemon=True)
         self._watcher.start()
+        # A worker takes no connection before its constructor returns: waiting for the first
+        # load means that with several workers a request never lands on one still loading (each
+        # has its own model); when no model can be loaded yet, the worker starts not ready.
+        self._first_attempt.wait(STARTUP_WAIT_SECONDS)
 
     # -- model and store ---------------------------------------------------------------------
 
@@ -121,6 +138,7 @@ class HealthScore:
             except Exception as exc:  # keep serving the current model; say why in the log
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 logger.warning("model refresh failed: %s", self.last_error)
+            self._first_attempt.set()
             delay = self.config.poll_seconds
             if self.scorer is None:
                 delay = min(delay, RETRY_SECONDS)
@@ -180,9 +198,14 @@ class HealthScore:
         ids = list(dict.fromkeys(request.account_ids))  # duplicates scored once, order kept
         try:
             frame = lookup(self.store, scorer.service, ids)
-        except Exception as exc:
-            logger.warning("online store lookup failed: %s", exc)
-            return _error(503, "the online feature store is not available", [], "unavailable")
+        except Exception as exc:  # Redis down: fails within redis_timeout_seconds, no retries
+            logger.warning("online store lookup failed: %s: %s", type(exc).__name__, exc)
+            return _error(
+                503,
+                f"the online feature store ({_store_name(self.config)}) is not available",
+                [],
+                "unavailable",
+            )
         found = frame["found"].to_numpy()
         errors = [
             ItemError(
@@ -328,6 +351,15 @@ def _warm_up(scorer, store) -> None:
     scorer.score(posted_frame([AccountFeatures(account_id=PROBE_ACCOUNT)], scorer.model.features))
     with contextlib.suppress(Exception):  # an unreachable store is the readiness probe's job
         lookup(store, scorer.service, [PROBE_ACCOUNT])
+
+
+def _store_name(config: ServiceConfig) -> str:
+    """The online store as an error may name it: its type, and Redis's host:port (never the
+    connection options, which may hold a password)."""
+    store = config.store
+    if store.online_store == "redis":
+        return f"redis at {store.redis_connection.split(',')[0].strip()}"
+    return store.online_store
 
 
 def _not_ready():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from features.store import StoreConfig
+from features.store import StoreConfig, redis_connection_string
 from serving.schemas import (
     SERVICE_CONFIG_ENV,
     ServiceConfig,
@@ -98,3 +98,30 @@ def test_the_service_refuses_to_start_without_its_config(monkeypatch) -> None:
             client.__enter__()
     finally:
         _forget_bentoml_metrics()
+
+
+def test_workers_and_threads_travel_in_the_config() -> None:
+    from serving.schemas import concurrency_from_env
+
+    assert concurrency_from_env({}) == (2, 1)  # absent: the defaults (the start then fails)
+    env = service_config_to_env(_config(workers=3, threads=4))
+    assert concurrency_from_env(env) == (3, 4)
+    bad = {"tracking_uri": "x", "store": {"repo_dir": "r", "feature_dir": "f"}, "workers": 0}
+    with pytest.raises(RuntimeError, match="workers"):
+        service_config_from_env({SERVICE_CONFIG_ENV: json.dumps(bad)})
+
+
+def test_redis_fails_fast_unless_the_connection_string_says_otherwise() -> None:
+    base = StoreConfig(repo_dir=Path("r"), feature_dir=Path("f"), online_store="redis")
+    assert redis_connection_string(base) == (
+        "127.0.0.1:6379,socket_connect_timeout=1,socket_timeout=1,retry=null"
+    )
+    own = StoreConfig(
+        repo_dir=Path("r"),
+        feature_dir=Path("f"),
+        redis_connection="redis:6379,db=2,socket_timeout=5",
+        redis_timeout_seconds=0.5,
+    )
+    assert redis_connection_string(own) == (
+        "redis:6379,db=2,socket_timeout=5,socket_connect_timeout=0.5,retry=null"
+    )

@@ -64,6 +64,8 @@ def test_an_unreachable_online_store_is_not_ready_and_answers_503(served) -> Non
         assert client.get("/readyz").status_code == 503
         r = client.post("/score", json={"account_ids": ["A0000001"]})
         assert r.status_code == 503 and "Traceback" not in r.text, r.text
+        assert "online feature store (redis at 127.0.0.1:1)" in r.json()["error"]
+        assert client.get("/readyz").status_code == 503
 
 
 def test_a_promoted_version_is_served_without_a_failed_request(trained, tmp_path) -> None:

@@ -4,6 +4,8 @@ requires it)."""
 from __future__ import annotations
 
 import shutil
+import socket
+import threading
 import uuid
 
 import pytest
@@ -45,3 +47,41 @@ def test_scores_from_redis_equal_batch_scores(served: dict, tmp_path) -> None:
     finally:
         store.apply([], objects_to_delete=objects, partial=False)
         shutil.rmtree(tmp_path / "repo", ignore_errors=True)
+
+
+def test_a_redis_that_drops_connections_fails_at_once_without_retries(served: dict) -> None:
+    """A server that accepts and closes every connection: the online read raises after one
+    connection (redis-py's default would retry three times with a growing back-off)."""
+    accepted: list[int] = []
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        server.settimeout(0.2)
+        port = server.getsockname()[1]
+        stop = threading.Event()
+
+        def accept() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = server.accept()
+                except TimeoutError:
+                    continue
+                accepted.append(1)
+                conn.close()
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        cfg = served["config"].store
+        dead = fs.StoreConfig(
+            repo_dir=cfg.repo_dir,
+            feature_dir=cfg.feature_dir,
+            online_store="redis",
+            redis_connection=f"127.0.0.1:{port}",
+        )
+        try:
+            with pytest.raises(Exception, match=r"(?i)connection"):
+                fs.online_features(fs.open_store(dead), ["A0000001"])
+        finally:
+            stop.set()
+            thread.join(5)
+    assert len(accepted) == 1
