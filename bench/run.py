@@ -25,6 +25,7 @@ CASES = {
     "train": "bench_train.py",
     "score": "bench_score.py",
     "monitor": "bench_monitor.py",
+    "serve": "bench_serve.py",
 }
 EXTRA = {"train": lambda a: ["--rows", str(a.rows)]}  # arguments only one case takes
 
