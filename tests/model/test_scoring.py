@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from features import store as fstore
+from features.io import read_source
 from healthscore import pipeline
 from serving import batch
 from serving.explain import Playbook, explain
@@ -79,6 +80,9 @@ def test_batch_equals_the_model_on_the_same_rows(scored: dict) -> None:
 
 def test_drivers_are_worded_signed_and_sorted(scored: dict) -> None:
     s = scored["latest"].scores
+    model = scored["model"]["result"].model
+    store = fstore.open_store(pipeline.store_config(scored["settings"]))
+    snap = batch.snapshot(store, AS_OF).set_index("account_id")
     for _, r in s.head(200).iterrows():
         neg, pos = r["drivers_negative"], r["drivers_positive"]
         assert len(neg) <= 3 and len(pos) <= 3
@@ -87,6 +91,14 @@ def test_drivers_are_worded_signed_and_sorted(scored: dict) -> None:
         assert all(d["domain"] != "contract" for d in neg + pos)  # context, not a driver
         assert all(": " in d["text"] for d in neg + pos)
         assert len(r["actions"]) >= 3
+        for sign, d in [(-1, x) for x in neg] + [(1, x) for x in pos]:
+            info = model.info[d["feature"]]
+            assert info.direction != 0, d  # undirected features (ARR, emails sent) are no reason
+            assert "none recorded" not in d["text"], d  # a missing value says what is missing
+            value = snap.at[r["account_id"], d["feature"]]
+            if not pd.isna(value) and info.healthy_median is not None:
+                # never listed against the reference it is shown with
+                assert (float(value) - info.healthy_median) * info.direction * sign >= 0, d
     domains = [c for c in s.columns if c.startswith("domain_")]
     assert {c.removeprefix("domain_") for c in domains} >= {"usage", "support", "financial"}
     assert (
@@ -96,6 +108,28 @@ def test_drivers_are_worded_signed_and_sorted(scored: dict) -> None:
         .all()
     )
     assert s["main_risk_domain"].notna().mean() > 0.5
+
+
+def test_rows_carry_the_renewal_context(scored: dict) -> None:
+    """A CSM reads the renewal beside the score: the renewal date is the end date of the contract
+    running on the as-of day (raw contracts), days to renewal and term agree with it."""
+    s = scored["latest"].scores.set_index("account_id")
+    for col in ("segment", "arr", "seats", "term_months", "days_to_renewal", "renewal_date"):
+        assert s[col].notna().all(), col
+    contracts = read_source(scored["settings"].data_dir, "contracts")
+    start, end = pd.to_datetime(contracts["start_date"]), pd.to_datetime(contracts["end_date"])
+    running = contracts[(start <= pd.Timestamp(AS_OF)) & (end >= pd.Timestamp(AS_OF))]
+    running = running.drop_duplicates("account_id", keep="last").set_index("account_id")
+    ids = s.index.intersection(running.index)
+    assert len(ids) > 0.9 * len(s)
+    assert (
+        pd.to_datetime(s.loc[ids, "renewal_date"]) == pd.to_datetime(running.loc[ids, "end_date"])
+    ).all()
+    days = (pd.to_datetime(s["renewal_date"]) - pd.Timestamp(AS_OF)).dt.days
+    assert (days == s["days_to_renewal"]).all()
+    assert (s.loc[ids, "term_months"] == running.loc[ids, "term_months"]).all()
+    history = pd.read_parquet(scored["settings"].scores_dir / "history" / f"as_of={AS_OF}")
+    assert "renewal_date" not in history  # the history keeps its columns
 
 
 def test_history_trend_and_declines(scored: dict) -> None:
