@@ -305,3 +305,15 @@ def test_open_backlog_counts_tickets_opened_before_the_first_grid_day(
 def test_email_open_rate_is_a_share(tables: list[pd.DataFrame]) -> None:
     # beta: 1 email sent, 2 opens in the window -> capped at 1 (was 2.0).
     assert _features(tables, "beta", "2026-01-04")["email_open_rate_90d"] == pytest.approx(1.0)
+
+
+def test_chunks_of_accounts_give_the_same_tables(
+    tmp_path: Path, tables: list[pd.DataFrame]
+) -> None:
+    """Accounts are processed in chunks; one account per chunk changes nothing."""
+    _write(tmp_path / "raw")
+    written = build_feature_tables(tmp_path / "raw", tmp_path / "features", chunk_accounts=1)
+    for got, expected in zip(
+        (pd.read_parquet(path) for path in written.values()), tables, strict=True
+    ):
+        pd.testing.assert_frame_equal(got, expected)
