@@ -291,13 +291,11 @@ def score(
         progress=progress,
         top=settings.scoring.top_drivers,
         context_domains=tuple(settings.scoring.context_domains),
+        min_risk_pull=settings.scoring.min_risk_pull,
     )
     scores.insert(1, "as_of", pd.Timestamp(as_of))
     scores["model_version"] = str(mv.version)
     scores["features_as_of"] = frame["features_as_of"].to_numpy()
-    for col in ("segment", "arr"):
-        if col in frame:
-            scores[col] = frame[col].to_numpy()
     try:
         accounts = read_source(settings.data_dir, "accounts")
         info = [c for c in ("account_name", "csm_owner", "region") if c in accounts]

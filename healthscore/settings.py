@@ -149,6 +149,8 @@ class ScoringSettings(_Section):
     domain_actions: dict[str, str] = {}
     # Domains that explain the score but that a CSM cannot act on: never drivers or main risk.
     context_domains: list[str] = ["contract"]
+    # A domain sharpens the actions only when its signals pull the log-odds down by more.
+    min_risk_pull: float = Field(0.0, ge=0)
 
 
 class ServingSettings(_Section):
