@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,8 +99,6 @@ def log_training(
     """Log a finished training to MLflow and register its health model as the challenger."""
     import mlflow
 
-    from training import plots
-
     started = time.perf_counter()
     y = split.test[LABEL].to_numpy()
     model = result.model
@@ -134,30 +133,36 @@ def log_training(
             {"calibration": model.calibrator.method, "tier_policy": model.tiers.kind},
         )
 
-        with tempfile.TemporaryDirectory() as tmp:
+        # The plots are drawn in a background thread (pyplot-free figures, nothing shared)
+        # while the holdout, the baselines and the model are logged and registered here.
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            ThreadPoolExecutor(1, thread_name_prefix="healthscore-plots") as pool,
+        ):
             folder = Path(tmp)
-            _plots(folder, plots, result, split)
+            drawn = pool.submit(_plots, folder / "plots", result, split)
             holdout = split.test[[*KEYS, LABEL, *model.features]]
             holdout.to_parquet(folder / "holdout.parquet", index=False)
-            mlflow.log_artifacts(str(folder / "plots"), "plots")
             mlflow.log_artifact(str(folder / "holdout.parquet"), "holdout")
 
-        for name in ("scorecard", "logistic_regression"):
-            with mlflow.start_run(
-                experiment_id=exp, run_name=name, nested=True, tags={KIND_TAG: "baseline"}
-            ) as child:
-                extra = {"weights": result.scorecard.weights} if name == "scorecard" else {}
-                _batch(child.info.run_id, scores[name], {"baseline": name, **extra}, {})
+            for name in ("scorecard", "logistic_regression"):
+                with mlflow.start_run(
+                    experiment_id=exp, run_name=name, nested=True, tags={KIND_TAG: "baseline"}
+                ) as child:
+                    extra = {"weights": result.scorecard.weights} if name == "scorecard" else {}
+                    _batch(child.info.run_id, scores[name], {"baseline": name, **extra}, {})
 
-        info = log_health_model(model, split.test)
-        version = _register(info.model_uri, t.registered_model)
-        c = client(t)
-        c.set_registered_model_alias(t.registered_model, CHALLENGER, version)
-        c.set_model_version_tag(t.registered_model, version, "run_id", rid)
-        c.set_model_version_tag(
-            t.registered_model, version, "test_roc_auc", f"{scores['lightgbm']['roc_auc']:.4f}"
-        )
-        mlflow.set_tag("registered_version", version)
+            info = log_health_model(model, split.test)
+            version = _register(info.model_uri, t.registered_model)
+            c = client(t)
+            c.set_registered_model_alias(t.registered_model, CHALLENGER, version)
+            c.set_model_version_tag(t.registered_model, version, "run_id", rid)
+            c.set_model_version_tag(
+                t.registered_model, version, "test_roc_auc", f"{scores['lightgbm']['roc_auc']:.4f}"
+            )
+            mlflow.set_tag("registered_version", version)
+            drawn.result()  # a failed plot fails the run, as before
+            mlflow.log_artifacts(str(folder / "plots"), "plots")
     return TrainingRun(rid, str(version), scores, tiers, time.perf_counter() - started)
 
 
@@ -183,8 +188,12 @@ def _register(model_uri: str, name: str) -> str:
     return str(version)
 
 
-def _plots(folder: Path, plots, result: TrainResult, split: Split) -> None:
-    out = folder / "plots"
+SHAP_SAMPLE = 2_000  # test rows drawn in the SHAP summary (ranking and colours from them)
+
+
+def _plots(out: Path, result: TrainResult, split: Split) -> None:
+    from training import plots
+
     out.mkdir()
     y = split.test[LABEL].to_numpy()
     preds = result.test_predictions
@@ -197,7 +206,7 @@ def _plots(folder: Path, plots, result: TrainResult, split: Split) -> None:
         plots.importance_figure(model.features, gain, title="LightGBM feature importance (gain)"),
         out / "feature_importance.png",
     )
-    sample = split.test.sample(min(len(split.test), 5000), random_state=0)
+    sample = split.test.sample(min(len(split.test), SHAP_SAMPLE), random_state=0)
     contrib = model.contributions(sample)[model.features].to_numpy()
     plots.save_png(
         plots.shap_summary_figure(contrib, sample[model.features], model.features),
