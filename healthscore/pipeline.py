@@ -63,6 +63,7 @@ def store_config(settings: Settings):  # -> features.store.StoreConfig
         redis_connection=st.redis_connection,
         registry=st.registry,
         registry_url=st.registry_url,
+        redis_timeout_seconds=st.redis_timeout_seconds,
     )
 
 
@@ -452,4 +453,7 @@ def service_config(settings: Settings):  # -> serving.schemas.ServiceConfig
         max_ids=sv.max_ids,
         api_key=sv.api_key,
         poll_seconds=sv.poll_seconds,
+        workers=sv.workers,
+        threads=sv.threads,
+        dashboard_path=str((settings.scores_dir / "dashboard.html").resolve()),
     )

@@ -66,6 +66,7 @@ class StoreSettings(_Section):
     redis_connection: str = "127.0.0.1:6379"
     registry: Literal["file", "sql"] = "file"
     registry_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    redis_timeout_seconds: float = Field(1.0, gt=0)  # Redis connect/read timeout, no retries
     # None: an SQLite database inside the workspace.
     mlflow_tracking_uri: str | None = None
 
@@ -161,6 +162,8 @@ class ServingSettings(_Section):
     api_key: str | None = None  # when set, required in the X-API-Key header (not for probes)
     max_ids: int = Field(1000, ge=1, le=100_000)  # accounts per request
     poll_seconds: float = Field(30.0, gt=0)  # how often the model alias is checked
+    workers: int = Field(2, ge=1, le=64)  # worker processes; each holds the model (~440 MB)
+    threads: int = Field(1, ge=1, le=64)  # request threads per worker
 
 
 class MonitoringSettings(_Section):

@@ -140,6 +140,8 @@ class ServiceConfig(BaseModel):
     # worker. Read when `bentoml serve` starts (serving.service.concurrency), not per worker.
     workers: int = Field(2, ge=1, le=64)
     threads: int = Field(1, ge=1, le=64)
+    # The pre-rendered dashboard (`healthscore dashboard`) shown at GET /; None: no page.
+    dashboard_path: str | None = None
 
 
 def service_config_from_env(environ: dict[str, str] | None = None) -> ServiceConfig:

@@ -266,9 +266,27 @@ class RequestGuard:
         if refusal is not None:
             await refusal(scope, receive, send)
             return
+        if scope["path"] == "/" and scope["method"] in ("GET", "HEAD"):
+            await self._dashboard()(scope, receive, send)
+            return
         if scope["path"] not in API_PATHS:
             send = _json_not_found(scope, receive, send)
         await self.app(scope, receive, send)
+
+    def _dashboard(self):
+        """GET /: the dashboard page `healthscore dashboard` wrote (re-read on each request, so a
+        new score run shows without a restart); behind the API key like every endpoint."""
+        from starlette.responses import FileResponse
+
+        path = self.config.dashboard_path
+        if path and os.path.isfile(path):
+            return FileResponse(path, media_type="text/html; charset=utf-8")
+        return _error(
+            404,
+            "no dashboard yet: run `healthscore score` and `healthscore dashboard`",
+            ["path"],
+            "not_found",
+        )
 
     def _refuse(self, scope, headers: dict):
         config = self.config
