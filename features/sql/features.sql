@@ -250,6 +250,8 @@ d as (
            u.seats_used,
            case when u.active_users is not null
                 then datediff('day', DATE '2000-01-01', g.day) end as x,
+           case when u.active_users is not null then g.seats end as seats_reported,
+           case when u.seats_used is not null then g.seats end as seats_assigned_of,
            coalesce(s.trainings, 0) as trainings, coalesce(s.trained, 0) as trained,
            coalesce(s.certified, 0) as certified, s.last_training_day,
            coalesce(s.em_sent, 0) as em_sent, coalesce(s.em_opened, 0) as em_opened,
@@ -277,8 +279,10 @@ select account_id, day,
     avg(active_users) over w7 as active_users_7d,
     avg(active_users) over w30 as active_users_30d,
     avg(active_users) over w90 as active_users_90d,
-    -- Per day against that day's seats (a seat change must not rescale older days).
-    avg(active_users / nullif(seats, 0)) over w30 as seat_utilisation_30d,
+    -- Seat shares: active (assigned) seat-days over licensed seat-days of the days with usage
+    -- data, so each day counts against its own seats (a seat reduction must not rescale older
+    -- days above 1). Integer sums: exact, whatever the chunking or thread count.
+    sum(active_users) over w30 / nullif(sum(seats_reported) over w30, 0) as seat_utilisation_30d,
     sum(logins) over w30 as logins_30d,
     sum(key_feature_events) over w30 as key_feature_events_30d,
     sum(key_feature_events) over w30 / nullif(sum(active_users) over w30, 0)
@@ -296,9 +300,8 @@ select account_id, day,
     avg(distinct_features_used) over w30 as distinct_features_30d,
     avg(distinct_features_used) over w30 / nullif(avg(distinct_features_used) over prior60, 0) - 1
         as distinct_features_trend_30d_vs_prior_60d,
-    -- Per day against that day's seats: after a seat reduction, older days' assigned seats
-    -- divided by the new (lower) seat count would exceed 1.
-    avg(seats_used / nullif(seats, 0)) over w30 as seats_assigned_share_30d,
+    sum(seats_used) over w30 / nullif(sum(seats_assigned_of) over w30, 0)
+        as seats_assigned_share_30d,
     trainings - lag(trainings, 90, 0) over w as trainings_90d,
     trained - lag(trained, 365, 0) over w as users_trained_365d,
     certified - lag(certified, 365, 0) over w as certified_users_365d,
