@@ -324,12 +324,12 @@ def monitor(settings: Settings, report_dir: Path | None = None, progress=None):
     from mlflow import MlflowClient
 
     from features import store as fstore
+    from features.catalog import feature_by_name
     from features.health_model_mlflow import load_health_model
     from monitoring.drift import DriftConfig
     from monitoring.performance import performance_from_files
     from monitoring.report import run_monitor
     from serving import batch
-    from training import data
     from training import tracking as trk
 
     say = progress or (lambda _msg: None)
@@ -351,7 +351,10 @@ def monitor(settings: Settings, report_dir: Path | None = None, progress=None):
     # The newest population the champion was measured on: the prediction day of its last test
     # decision. Training and the first scoring on the same data then show no drift by design.
     last = pd.Timestamp(params["test_last_renewal"])
-    cutoff = str((last - pd.Timedelta(days=settings.features.lead_days)).date())
+    newest = last - pd.Timedelta(days=settings.features.lead_days)
+    # Same weekday as the current run: weekly usage cycles must not read as drift.
+    newest -= pd.Timedelta(days=(pd.Timestamp(as_of) - newest).days % 7)
+    cutoff = str(newest.date())
 
     say(f"reading the snapshots of {cutoff} (reference) and {as_of} (current)")
     store = fstore.open_store(store_config(settings))
@@ -365,8 +368,10 @@ def monitor(settings: Settings, report_dir: Path | None = None, progress=None):
         runs[-1], columns=["account_id", "renewal_probability", "health_score", "tier"]
     )
     current = current.merge(scored, on="account_id", how="inner")
-    _, _, categorical = data.service_features(store)
     names = list(model.features)
+    catalog = feature_by_name()
+    # Strings and flags are compared as categories (Jensen-Shannon), numbers by Wasserstein.
+    categorical = [n for n in names if n in catalog and catalog[n].type in ("string", "bool")]
 
     say("judging past score runs against the renewals decided since")
     perf = performance_from_files(history, settings.data_dir, settings.monitoring.horizon_days)
@@ -389,6 +394,8 @@ def monitor(settings: Settings, report_dir: Path | None = None, progress=None):
             num_threshold=mon.num_threshold,
             cat_threshold=mon.cat_threshold,
             score_threshold=mon.score_threshold,
+            elapsed_time_threshold=mon.elapsed_time_threshold,
+            significance=mon.significance,
             min_drifted=mon.min_drifted,
             sample_size=mon.sample_size,
         ),

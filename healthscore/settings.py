@@ -79,14 +79,14 @@ class TrainingSettings(_Section):
     validation_share: float = Field(0.15, gt=0, lt=0.5)  # newest decisions before the test period
     test_share: float = Field(0.15, gt=0, lt=0.5)  # newest decisions, held out
     seed: int = 42
-    learning_rate: float = Field(0.05, gt=0, le=1)
-    num_leaves: int = Field(15, ge=2, le=1024)
-    min_data_in_leaf: int = Field(50, ge=1)
-    feature_fraction: float = Field(0.8, gt=0, le=1)
+    learning_rate: float = Field(0.02, gt=0, le=1)
+    num_leaves: int = Field(7, ge=2, le=1024)
+    min_data_in_leaf: int = Field(100, ge=1)
+    feature_fraction: float = Field(0.5, gt=0, le=1)
     bagging_fraction: float = Field(0.8, gt=0, le=1)
     lambda_l2: float = Field(1.0, ge=0)
-    max_rounds: int = Field(2000, ge=1)
-    early_stopping_rounds: int = Field(100, ge=1)
+    max_rounds: int = Field(3000, ge=1)
+    early_stopping_rounds: int = Field(300, ge=1)
     monotone: bool = True  # constrain features whose direction the catalog knows
     calibration: Literal["auto", "isotonic", "platt", "none"] = "auto"
     threads: int = Field(0, ge=0)  # 0: all cores
@@ -175,7 +175,14 @@ class MonitoringSettings(_Section):
     num_threshold: float = Field(0.15, gt=0)
     cat_threshold: float = Field(0.1, gt=0)
     score_threshold: float = Field(0.1, gt=0)
-    min_drifted: int = Field(1, ge=1)  # drifted features that make a "retrain" verdict
+    # tenure_days and days_since_* grow as the book ages: a looser threshold for them.
+    elapsed_time_threshold: float = Field(0.3, gt=0)
+    # A distance counts only when a two-sample test also rejects at this level (null: off).
+    significance: float | None = Field(0.01, gt=0, lt=1)
+    # Drifted features that make a "retrain" verdict (a drifted score distribution always does).
+    # One product change moves related features together (a launch moves both 30-vs-60-day
+    # trends), so one or two drifted features are reported but do not ask for a retrain.
+    min_drifted: int = Field(3, ge=1)
     sample_size: int | None = Field(50_000, ge=100)  # rows per side; null compares all rows
     horizon_days: int = Field(365, ge=1)  # renewals this long after a score run judge it
 

@@ -143,8 +143,14 @@ class DriftResult:
             parts.append(f"drift in {len(names)} of {self.judged} features ({shown})")
         if self.drifted_scores:
             parts.append(f"score distribution drifted ({', '.join(self.drifted_scores)})")
+        extra = f"; {len(self.not_judged)} columns not judged" if self.not_judged else ""
+        if not parts and names:  # some drift, under the bar that asks for a retrain
+            shown = ", ".join(names[:5]) + ("…" if len(names) > 5 else "")
+            return (
+                f"no retrain needed: {len(names)} of {self.judged} features drifted ({shown}), "
+                f"fewer than the {self.config.min_drifted} that make a verdict{extra}"
+            )
         if not parts:
-            extra = f"; {len(self.not_judged)} columns not judged" if self.not_judged else ""
             return f"no drift ({self.judged} features judged{extra})"
         return "; ".join(parts) + " – retrain recommended"
 
