@@ -380,7 +380,8 @@ def monitor(settings: Settings, report_dir: Path | None = None, progress=None):
     client = MlflowClient(settings.mlflow_tracking_uri)
     if client.get_experiment_by_name(mon.experiment) is None:  # artifacts in the workspace
         client.create_experiment(
-            mon.experiment, artifact_location=(settings.mlflow_artifact_dir / "monitoring").as_uri()
+            mon.experiment,
+            artifact_location=(settings.mlflow_artifact_dir / "monitoring").resolve().as_uri(),
         )
     say(f"Evidently drift report on {len(current):,} accounts")
     return run_monitor(
