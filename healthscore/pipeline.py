@@ -251,6 +251,22 @@ def playbook(settings: Settings, tier_names: list[str]):  # -> serving.explain.P
     return playbook_for(tier_names, settings.scoring.playbooks, settings.scoring.domain_actions)
 
 
+def _scoring_model(settings: Settings):  # -> (Tracking, mlflow ModelVersion)
+    """The registered version under `scoring.model_alias` (the champion), or a LookupError that
+    says how to make one."""
+    from training import tracking as trk
+
+    t = tracking(settings)
+    alias = settings.scoring.model_alias
+    try:
+        return t, trk.client(t).get_model_version_by_alias(t.registered_model, alias)
+    except Exception as exc:  # mlflow raises its own RESOURCE_DOES_NOT_EXIST
+        raise LookupError(
+            f"no model {t.registered_model}@{alias}: run `healthscore train` and "
+            "`healthscore promote` first"
+        ) from exc
+
+
 def score(
     settings: Settings,
     as_of: date | None = None,
@@ -267,17 +283,8 @@ def score(
     from features.health_model_mlflow import load_health_model
     from features.io import read_source
     from serving import batch
-    from training import tracking as trk
 
-    t = tracking(settings)
-    alias = settings.scoring.model_alias
-    try:
-        mv = trk.client(t).get_model_version_by_alias(t.registered_model, alias)
-    except Exception as exc:  # mlflow raises its own RESOURCE_DOES_NOT_EXIST
-        raise LookupError(
-            f"no model {t.registered_model}@{alias}: run `healthscore train` and "
-            "`healthscore promote` first"
-        ) from exc
+    t, mv = _scoring_model(settings)
     model = load_health_model(f"models:/{t.registered_model}/{mv.version}")
     if as_of is None:
         as_of = engineering.data_window(engineering.connect(settings.data_dir))[1]
@@ -321,7 +328,6 @@ def monitor(settings: Settings, report_dir: Path | None = None, progress=None):
     so their mix of contract ages and renewal dates is alike and a difference means the book
     changed."""
     import pandas as pd
-    from mlflow import MlflowClient
 
     from features import store as fstore
     from features.catalog import feature_by_name
@@ -333,21 +339,14 @@ def monitor(settings: Settings, report_dir: Path | None = None, progress=None):
     from training import tracking as trk
 
     say = progress or (lambda _msg: None)
-    t = tracking(settings)
-    alias = settings.scoring.model_alias
-    try:
-        mv = trk.client(t).get_model_version_by_alias(t.registered_model, alias)
-    except Exception as exc:  # mlflow raises its own RESOURCE_DOES_NOT_EXIST
-        raise LookupError(
-            f"no model {t.registered_model}@{alias}: run `healthscore train` and "
-            "`healthscore promote` first"
-        ) from exc
+    t, mv = _scoring_model(settings)
     history = settings.scores_dir / "history"
     runs = sorted(history.glob("as_of=*/scores.parquet"))
     if not runs:
         raise LookupError(f"{history}: no score run yet: run `healthscore score` first")
     as_of = runs[-1].parent.name.split("=", 1)[1]
-    params = MlflowClient(settings.mlflow_tracking_uri).get_run(mv.run_id).data.params
+    client = trk.client(t)
+    params = client.get_run(mv.run_id).data.params
     # The newest population the champion was measured on: the prediction day of its last test
     # decision. Training and the first scoring on the same data then show no drift by design.
     last = pd.Timestamp(params["test_last_renewal"])
@@ -377,7 +376,6 @@ def monitor(settings: Settings, report_dir: Path | None = None, progress=None):
     perf = performance_from_files(history, settings.data_dir, settings.monitoring.horizon_days)
 
     mon = settings.monitoring
-    client = MlflowClient(settings.mlflow_tracking_uri)
     if client.get_experiment_by_name(mon.experiment) is None:  # artifacts in the workspace
         client.create_experiment(
             mon.experiment,
@@ -388,7 +386,7 @@ def monitor(settings: Settings, report_dir: Path | None = None, progress=None):
         reference,
         current,
         names,
-        [c for c in categorical if c in names],
+        categorical,
         Path(report_dir) if report_dir else settings.monitoring_dir,
         performance=perf,
         config=DriftConfig(
