@@ -187,6 +187,101 @@ class MonitoringSettings(_Section):
     horizon_days: int = Field(365, ge=1)  # renewals this long after a score run judge it
 
 
+class SourceSettings(_Section):
+    """Where one raw source of the data contract comes from (`data.sources.<name>`): a Parquet or
+    CSV file (or a folder of Parquet parts), or a PostgreSQL table or query, with a mapping from
+    the team's column names to the contract's (docs/data-contract.md)."""
+
+    path: Path | None = None  # file or folder; relative paths are relative to the config file
+    format: Literal["auto", "parquet", "csv"] = "auto"  # auto: from the file name
+    encoding: str = "utf-8"  # CSV text encoding (e.g. latin-1)
+    delimiter: str | None = None  # CSV delimiter; None: detected
+    url: str | None = None  # PostgreSQL, e.g. postgresql://user@127.0.0.1:5432/crm
+    table: str | None = None  # PostgreSQL table (or `query`)
+    query: str | None = None  # PostgreSQL query
+    columns: dict[str, str] = {}  # their column name -> the contract's column name
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> SourceSettings:
+        file_, db = self.path is not None, self.url is not None
+        if file_ == db:
+            raise ValueError("set either `path` (a file) or `url` with `table` or `query`")
+        if db and (self.table is None) == (self.query is None):
+            raise ValueError("with `url`, set exactly one of `table` and `query`")
+        if len(set(self.columns.values())) != len(self.columns):
+            raise ValueError("`columns`: two columns map to the same contract column")
+        return self
+
+
+class TableColumnSettings(_Section):
+    """One feature column of a flat account table (`data.table.columns.<column>`)."""
+
+    domain: str = "other"  # the health domain it explains (usage, support, financial, ...)
+    type: Literal["auto", "number", "category", "flag"] = "auto"  # auto: from the values
+    description: str | None = None  # how explanations word it; default: the column name
+    # Orients the scorecard and the wording of drivers; `auto` learns it from the training rows.
+    direction: Literal["auto", "higher_is_healthier", "higher_is_riskier", "none"] = "auto"
+
+
+class TableSettings(_Section):
+    """A flat account table: one row per account (or per account and snapshot date), a label
+    column, and any number of feature columns (`healthscore init --from-table FILE`)."""
+
+    path: Path  # CSV or Parquet; relative paths are relative to the config file
+    format: Literal["auto", "parquet", "csv"] = "auto"
+    encoding: str = "utf-8"
+    delimiter: str | None = None
+    id_column: str  # the account identifier
+    label_column: str  # the renewal outcome; empty for accounts still to be decided
+    churn_values: list[str] = ["churned", "churn", "yes", "true", "1", "lost"]  # case-insensitive
+    renew_values: list[str] = ["renewed", "no", "false", "0", "retained", "won"]
+    as_of_column: str | None = None  # the snapshot date of each row, if the table has one
+    as_of_date: date | None = None  # without as_of_column: the day every row describes
+    name_column: str | None = None  # shown on the dashboard, never a feature
+    owner_column: str | None = None  # the CSM owning the account, never a feature
+    exclude: list[str] = []  # columns that are not features (free text, leaky fields)
+    columns: dict[str, TableColumnSettings] = {}  # unlisted columns: domain `other`, type auto
+    # auto: by snapshot date when the table has at least three, else stratified random.
+    split: Literal["auto", "time", "random"] = "auto"
+
+    @model_validator(mode="after")
+    def _columns(self) -> TableSettings:
+        special = [self.id_column, self.label_column, self.as_of_column]
+        special += [self.name_column, self.owner_column]
+        named = [c for c in special if c]
+        if len(set(named)) != len(named):
+            raise ValueError("id, label, as-of, name and owner columns must be different columns")
+        clash = sorted(set(self.columns) & set(named + self.exclude))
+        if clash:
+            raise ValueError(f"`columns` lists non-feature column(s): {', '.join(clash)}")
+        if set(self.churn_values) & set(self.renew_values):
+            raise ValueError("churn_values and renew_values overlap")
+        return self
+
+
+class DataSettings(_Section):
+    """What the team's data is. `contract`: the raw sources of the data contract, generated into
+    the workspace (`healthscore generate`) or read from `sources`; `table`: one flat table."""
+
+    kind: Literal["contract", "table"] = "contract"
+    sources: dict[str, SourceSettings] = {}  # per contract source; unlisted: the workspace's
+    table: TableSettings | None = None
+
+    @model_validator(mode="after")
+    def _kind(self) -> DataSettings:
+        from features.contract import SOURCES
+
+        unknown = sorted(set(self.sources) - set(SOURCES))
+        if unknown:
+            raise ValueError(
+                f"sources: unknown source(s) {', '.join(unknown)}; the contract has "
+                + ", ".join(SOURCES)
+            )
+        if self.kind == "table" and self.table is None:
+            raise ValueError("kind `table` needs a `table` section (healthscore init --from-table)")
+        return self
+
+
 class Settings(BaseSettings):
     """Everything healthscore can be configured with."""
 
@@ -198,6 +293,7 @@ class Settings(BaseSettings):
     )
 
     workspace: Path = Path(".healthscore")
+    data: DataSettings = DataSettings()
     generate: GenerateSettings = GenerateSettings()
     features: FeatureSettings = FeatureSettings()
     stores: StoreSettings = StoreSettings()
@@ -280,4 +376,21 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
             f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
         )
         raise SettingsError(f"{where}: invalid configuration — {problems}") from None
-    return Settings.model_construct(**{k: getattr(bound, k) for k in Settings.model_fields})
+    values = {k: getattr(bound, k) for k in Settings.model_fields}
+    base = yaml_file.resolve().parent if yaml_file else Path.cwd()
+    values["data"] = _resolve_data_paths(values["data"], base)
+    return Settings.model_construct(**values)
+
+
+def _resolve_data_paths(data: DataSettings, base: Path) -> DataSettings:
+    """Relative data paths are relative to the configuration file's folder (where a team keeps
+    its exports beside `healthscore.yaml`), not to wherever the command runs."""
+
+    def absolute(p: Path | None) -> Path | None:
+        return p if p is None or p.is_absolute() else base / p
+
+    sources = {
+        n: s.model_copy(update={"path": absolute(s.path)}) for n, s in data.sources.items()
+    }
+    table = data.table and data.table.model_copy(update={"path": absolute(data.table.path)})
+    return data.model_copy(update={"sources": sources, "table": table})
