@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.catalog import FEATURE_SERVICE, VIEWS, feature_domains
+from features.catalog import FEATURE_SERVICE, VIEWS
 
 PROJECT = "healthscore"
 # Snapshots are daily; a value older than two days means the account stopped being a customer.
@@ -113,8 +113,13 @@ def write_feature_store_yaml(cfg: StoreConfig) -> Path:
     return path
 
 
-def definitions(feature_dir: Path) -> list:
-    """Entity, one FeatureView per health domain and the FeatureService `account_health_v1`."""
+def definitions(
+    feature_dir: Path, views: tuple | None = None, ttl: timedelta = SNAPSHOT_TTL
+) -> list:
+    """Entity, one FeatureView per health domain and the FeatureService `account_health_v1`.
+
+    `views`: the catalog's (default) or a project's own (`features.table.views` for a flat
+    account table); `ttl`: how old a snapshot may be and still describe an account."""
     _quiet_feast()
     from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
     from feast.types import Bool, Float64, Int64, String
@@ -127,18 +132,18 @@ def definitions(feature_dir: Path) -> list:
         value_type=ValueType.STRING,
         description="A customer account",
     )
-    views = []
-    for v in VIEWS:
+    feature_views = []
+    for v in VIEWS if views is None else views:
         source = FileSource(
             name=f"{v.name}_snapshots",
             path=str((Path(feature_dir) / f"{v.name}.parquet").resolve()),
             timestamp_field="event_timestamp",
         )
-        views.append(
+        feature_views.append(
             FeatureView(
                 name=v.name,
                 entities=[account],
-                ttl=SNAPSHOT_TTL,
+                ttl=ttl,
                 online=True,
                 source=source,
                 description=v.description,
@@ -157,16 +162,26 @@ def definitions(feature_dir: Path) -> list:
     # The contract between training, batch scoring and serving: add _v2, never edit a live one.
     service = FeatureService(
         name=FEATURE_SERVICE,
-        features=views,
+        features=feature_views,
         description="Inputs of the account health model, all domains",
     )
-    return [account, *views, service]
+    return [account, *feature_views, service]
 
 
-def apply(store, cfg: StoreConfig) -> None:
-    """Register (or update) the definitions in the store's registry."""
+def apply(
+    store, cfg: StoreConfig, views: tuple | None = None, ttl: timedelta = SNAPSHOT_TTL
+) -> None:
+    """Register (or update) the definitions in the store's registry (see `definitions`).
+
+    Objects of the project that the new definitions no longer hold (a flat table's dropped
+    column's view, say) are removed, so the registry says exactly what the files hold."""
     _SERVICES.pop(store, None)
-    store.apply(definitions(cfg.feature_dir))
+    objects = definitions(cfg.feature_dir, views, ttl)
+    names = {o.name for o in objects}
+    stale = [v for v in store.list_feature_views() if v.name not in names]
+    store.apply(objects)
+    for view in stale:
+        store.delete_feature_view(view.name)
     write_feature_store_yaml(cfg)
 
 
@@ -270,11 +285,15 @@ def online_features(store, account_ids: list[str]) -> pd.DataFrame:
 def describe(store, account_id: str) -> pd.DataFrame:
     """One account's current features with domain and description, for `features show`."""
     row = online_features(store, [account_id]).iloc[0]
-    domains = feature_domains()
-    descriptions = {f.name: f.description for v in VIEWS for f in v.features}
+    fields = [f for p in feature_service(store).feature_view_projections for f in p.features]
     return pd.DataFrame(
         [
-            {"domain": domains[n], "feature": n, "value": row[n], "meaning": descriptions[n]}
-            for n in feature_names(store)
+            {
+                "domain": f.tags.get("domain", "other"),
+                "feature": f.name,
+                "value": row[f.name],
+                "meaning": f.description,
+            }
+            for f in fields
         ]
     ).assign(found=bool(row["found"]))
