@@ -137,6 +137,15 @@ def generate(
         typer.Option(help="Output folder \\[default: <workspace>/data/raw].", show_default=False),
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Processes to use.", min=1)] = None,
+    example_table: Annotated[
+        Path | None,
+        typer.Option(
+            help="Instead: write a flat CRM churn export (CSV, or Parquet by its name) shaped "
+            "like a telecom/SaaS CRM table, one row per customer (--accounts rows, default "
+            "7,000), for `healthscore init --from-table`.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Generate a realistic synthetic B2B SaaS book of business in the data contract's shape.
 
@@ -146,6 +155,15 @@ def generate(
 
     [bold]Example[/bold]: healthscore generate --accounts 10000 --seed 7 --out data/book
     """
+    if example_table is not None:
+        from features.synthetic.crm_table import write_crm_table
+
+        path = write_crm_table(example_table, rows=accounts or 7_000, seed=seed or 7)
+        console.print(
+            f"[green]✓[/green] {path}: {accounts or 7_000:,} customers, one row each, churn "
+            f"column [bold]Churn[/bold]\nnext: healthscore init --from-table {path}"
+        )
+        return
     settings = ctx.obj.settings
     overrides = dict(
         accounts=accounts, seed=seed, months=months, end_date=end_date.date() if end_date else None
@@ -203,6 +221,23 @@ def validate(
     from healthscore import pipeline
 
     t0 = time.perf_counter()
+    if pipeline.is_table(ctx.obj.settings) and data_dir is None:
+        with console.status("validating the account table"):
+            path, errors, warnings, facts = pipeline.validate_table(ctx.obj.settings)
+        for w in warnings:
+            err.print(f"[yellow]warning:[/yellow] {w}")
+        for e in errors:
+            err.print(f"[red]error:[/red] {e}")
+        if errors:
+            err.print(f"[red]✗ invalid:[/red] {path} — {len(errors)} error(s); nothing was written")
+            raise typer.Exit(1)
+        console.print(
+            f"[green]✓ valid:[/green] {path} — {facts['rows']:,} rows, {facts['features']} "
+            f"feature columns; {facts['renewed']:,} renewed, {facts['churned']:,} churned, "
+            f"{facts['undecided']:,} undecided; {facts['snapshot_dates']} snapshot date(s) "
+            f"({time.perf_counter() - t0:.1f} s)"
+        )
+        return
     with console.status("validating") as status:
         target, report = pipeline.validate(
             ctx.obj.settings, data_dir, progress=lambda msg: status.update(f"validating {msg}")
@@ -905,5 +940,60 @@ def serve(
     os.execve(bentoml, argv, env)  # the service replaces this process: signals go straight to it
 
 
+@app.command()
+def init(
+    ctx: typer.Context,
+    from_table: Annotated[
+        Path,
+        typer.Option(
+            "--from-table",
+            help="A flat account table (CSV or Parquet): one row per account, a churn column.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Configuration file to write.")
+    ] = Path("healthscore.yaml"),
+    force: Annotated[bool, typer.Option(help="Replace an existing configuration file.")] = False,
+    encoding: Annotated[str, typer.Option(help="Text encoding of a CSV.")] = "utf-8",
+) -> None:
+    """Write a starter healthscore.yaml for a flat account table by inspecting it.
+
+    Guesses the account id (unique per row), the churn column and which value means churned,
+    an as-of date column, name and owner columns, and a health domain for every other column
+    (usage, adoption, engagement, support, satisfaction, financial, contract, other).
+    Identifier-like columns are excluded. Read the file, fix what it guessed wrong, then run
+    `healthscore validate`.
+
+    [bold]Example[/bold]: healthscore init --from-table crm_export.csv
+    """
+    from healthscore.init import starter_config
+
+    if output.exists() and not force:
+        err.print(f"[red]error:[/red] {output} exists: pass --force to replace it")
+        raise typer.Exit(2)
+    try:
+        text, summary = starter_config(from_table, output, encoding=encoding)
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    tmp = output.with_name(f".{output.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(output)
+    for line in summary:
+        console.print(line)
+    console.print(
+        f"[green]✓[/green] wrote {output}\nnext: healthscore validate, then healthscore "
+        "features apply, train, promote, score"
+    )
+
+
 def run() -> None:  # console-script entry point
-    app()
+    from features.table import TableError
+
+    try:
+        app()
+    except TableError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise SystemExit(1) from None

@@ -67,6 +67,56 @@ def store_config(settings: Settings):  # -> features.store.StoreConfig
     )
 
 
+def is_table(settings: Settings) -> bool:
+    """The project's data is one flat account table (`data.kind: table`)."""
+    return settings.data.kind == "table"
+
+
+def table_spec(settings: Settings):  # -> features.table.TableSpec
+    """The flat table's arguments from `data.table`."""
+    from features.table import ColumnSpec, TableSpec
+
+    t = settings.data.table
+    assert t is not None  # the settings validator guarantees it for kind `table`
+    return TableSpec(
+        path=t.path,
+        id_column=t.id_column,
+        label_column=t.label_column,
+        format=t.format,
+        encoding=t.encoding,
+        delimiter=t.delimiter,
+        churn_values=tuple(t.churn_values),
+        renew_values=tuple(t.renew_values),
+        as_of_column=t.as_of_column,
+        as_of_date=t.as_of_date,
+        name_column=t.name_column,
+        owner_column=t.owner_column,
+        exclude=tuple(t.exclude),
+        columns={k: ColumnSpec(**v.model_dump()) for k, v in t.columns.items()},
+    )
+
+
+def validate_table(settings: Settings) -> tuple[Path, list[str], list[str], dict]:
+    """Check the flat table against `data.table` (errors, warnings, facts); writes nothing."""
+    from features import table
+
+    spec = table_spec(settings)
+    try:
+        errors, warnings, facts = table.check_table(table.connect(), spec)
+    except table.TableError as exc:
+        errors, warnings, facts = [str(exc)], [], {}
+    return Path(spec.path), errors, warnings, facts
+
+
+def end_of_data(settings: Settings) -> date:
+    """The last day the data describes: the default as-of date of materialize and score."""
+    from features import engineering, table
+
+    if is_table(settings):
+        return table.latest_date(table.read_manifest(settings.feature_dir))
+    return engineering.data_window(engineering.connect(settings.data_dir))[1]
+
+
 def features_apply(
     settings: Settings,
     as_of: date | None = None,
@@ -75,6 +125,17 @@ def features_apply(
     """Build the daily snapshot tables from the raw sources and register the Feast definitions."""
     from features import engineering, store
 
+    if is_table(settings):
+        from features import table
+
+        manifest = table.build_table(
+            table_spec(settings),
+            settings.feature_dir,
+            progress=(lambda m: progress(m, 0, 1)) if progress else None,
+        )
+        cfg = store_config(settings)
+        store.apply(store.open_store(cfg), cfg, views=table.views(manifest))
+        return {v.name: settings.feature_dir / f"{v.name}.parquet" for v in table.views(manifest)}
     written = engineering.build_feature_tables(
         settings.data_dir,
         settings.feature_dir,
@@ -89,10 +150,10 @@ def features_apply(
 
 def features_materialize(settings: Settings, as_of: date | None = None) -> date:
     """Load the latest snapshots (as of `as_of`, default the end of the data) online."""
-    from features import engineering, store
+    from features import store
 
     if as_of is None:
-        as_of = engineering.data_window(engineering.connect(settings.data_dir))[1]
+        as_of = end_of_data(settings)
     store.materialize(store.open_store(store_config(settings)), as_of)
     return as_of
 
@@ -150,19 +211,56 @@ def train(
     from training.train import train as fit
 
     say = progress or (lambda _msg: None)
-    params = model_params(settings, **overrides)
     store = fstore.open_store(store_config(settings))
-    first_day = engineering.data_window(engineering.connect(settings.data_dir))[0]
-    say("building the point-in-time training set")
-    frame, dropped = data.training_frame(
-        store, read_source(settings.data_dir, "contracts"), settings.features.lead_days, first_day
-    )
-    split = data.time_split(frame, settings.training.validation_share, settings.training.test_share)
+    tr = settings.training
     names, info, categorical = data.service_features(store)
+    weights = dict(tr.scorecard_weights)
+    say("building the point-in-time training set")
+    if is_table(settings):
+        import dataclasses
+
+        import pandas as pd
+
+        from features import table
+
+        manifest = table.read_manifest(settings.feature_dir)
+        events = pd.read_parquet(settings.feature_dir / table.LABELS)
+        events["event_timestamp"] = pd.to_datetime(events["event_timestamp"], utc=True)
+        frame, dropped = data.events_frame(store, events)
+        by_time = table_split(settings, frame)
+        split = (
+            data.time_split(frame, tr.validation_share, tr.test_share)
+            if by_time
+            else data.stratified_split(frame, tr.validation_share, tr.test_share, tr.seed)
+        )
+        learned = data.learn_directions(split.train, table.learned(manifest))
+        info = {
+            n: dataclasses.replace(i, direction=learned[n]) if n in learned else i
+            for n, i in info.items()
+        }
+        # Learned directions orient words and the scorecard; they never constrain the model.
+        overrides = {"monotone": False, **overrides} if learned else overrides
+        domains = {i.domain for i in info.values()}
+        weights = {d: w for d, w in weights.items() if d in domains and w > 0} or dict.fromkeys(
+            sorted(domains), 1.0
+        )
+        lead_days, split_kind = 0, "time" if by_time else "stratified_random"
+    else:
+        first_day = engineering.data_window(engineering.connect(settings.data_dir))[0]
+        frame, dropped = data.training_frame(
+            store,
+            read_source(settings.data_dir, "contracts"),
+            settings.features.lead_days,
+            first_day,
+        )
+        split = data.time_split(frame, tr.validation_share, tr.test_share)
+        lead_days, split_kind = settings.features.lead_days, "time"
+    params = model_params(settings, **overrides)
     lineage = {
         "feature_service": FEATURE_SERVICE,
         "training_data_hash": data.frame_hash(frame),
-        "lead_days": settings.features.lead_days,
+        "split": split_kind,
+        "lead_days": lead_days,
         "label_window": "{}..{}".format(*frame["renewal_date"].agg(["min", "max"]).dt.date),
         "decisions_without_features": dropped,
         # The last prediction time the model learned from: monitoring's reference snapshot date.
@@ -194,7 +292,7 @@ def train(
             categorical,
             params,
             tier_spec(settings),
-            settings.training.scorecard_weights,
+            weights,
             metadata=lineage,
         )
         say("logging to MLflow and registering the challenger")
@@ -208,6 +306,13 @@ def train(
             active=bool(tune),
         )
     return run, split, result
+
+
+def table_split(settings: Settings, frame) -> bool:
+    """Whether a flat table splits by snapshot date (`split: time`, or `auto` with at least
+    three dates) rather than at random."""
+    mode = settings.data.table.split if settings.data.table else "auto"
+    return mode == "time" or (mode == "auto" and frame["renewal_date"].nunique() >= 3)
 
 
 def compare(settings: Settings, last: int = 5, n_boot: int = 1000):  # -> pandas.DataFrame
@@ -278,7 +383,6 @@ def score(
     registered model under `scoring.model_alias`; write the output and the history partition."""
     import pandas as pd
 
-    from features import engineering
     from features import store as fstore
     from features.health_model_mlflow import load_health_model
     from features.io import read_source
@@ -287,7 +391,7 @@ def score(
     t, mv = _scoring_model(settings)
     model = load_health_model(f"models:/{t.registered_model}/{mv.version}")
     if as_of is None:
-        as_of = engineering.data_window(engineering.connect(settings.data_dir))[1]
+        as_of = end_of_data(settings)
     frame = batch.snapshot(fstore.open_store(store_config(settings)), as_of)
     if frame.empty:
         raise LookupError(f"no account has a feature snapshot on {as_of}: nothing to score")
@@ -305,7 +409,12 @@ def score(
     scores["model_version"] = str(mv.version)
     scores["features_as_of"] = frame["features_as_of"].to_numpy()
     try:
-        accounts = read_source(settings.data_dir, "accounts")
+        if is_table(settings):
+            from features.table import ACCOUNTS
+
+            accounts = pd.read_parquet(settings.feature_dir / ACCOUNTS)
+        else:
+            accounts = read_source(settings.data_dir, "accounts")
         info = [c for c in ("account_name", "csm_owner", "region") if c in accounts]
         scores = scores.merge(accounts[["account_id", *info]], on="account_id", how="left")
     except FileNotFoundError:
@@ -350,7 +459,7 @@ def monitor(settings: Settings, report_dir: Path | None = None, progress=None):
     # The newest population the champion was measured on: the prediction day of its last test
     # decision. Training and the first scoring on the same data then show no drift by design.
     last = pd.Timestamp(params["test_last_renewal"])
-    newest = last - pd.Timedelta(days=settings.features.lead_days)
+    newest = last - pd.Timedelta(days=int(params.get("lead_days", settings.features.lead_days)))
     # Same weekday as the current run: weekly usage cycles must not read as drift.
     newest -= pd.Timedelta(days=(pd.Timestamp(as_of) - newest).days % 7)
     cutoff = str(newest.date())
@@ -370,10 +479,19 @@ def monitor(settings: Settings, report_dir: Path | None = None, progress=None):
     names = list(model.features)
     catalog = feature_by_name()
     # Strings and flags are compared as categories (Jensen-Shannon), numbers by Wasserstein.
-    categorical = [n for n in names if n in catalog and catalog[n].type in ("string", "bool")]
+    categorical = [
+        n
+        for n in names
+        if n in model.categorical
+        or (n in catalog and catalog[n].type in ("string", "bool"))
+        or pd.api.types.is_bool_dtype(current[n])
+    ]
 
-    say("judging past score runs against the renewals decided since")
-    perf = performance_from_files(history, settings.data_dir, settings.monitoring.horizon_days)
+    if is_table(settings):  # a flat table holds no renewals decided after a score run
+        perf = None
+    else:
+        say("judging past score runs against the renewals decided since")
+        perf = performance_from_files(history, settings.data_dir, settings.monitoring.horizon_days)
 
     mon = settings.monitoring
     if client.get_experiment_by_name(mon.experiment) is None:  # artifacts in the workspace

@@ -389,8 +389,6 @@ def _resolve_data_paths(data: DataSettings, base: Path) -> DataSettings:
     def absolute(p: Path | None) -> Path | None:
         return p if p is None or p.is_absolute() else base / p
 
-    sources = {
-        n: s.model_copy(update={"path": absolute(s.path)}) for n, s in data.sources.items()
-    }
+    sources = {n: s.model_copy(update={"path": absolute(s.path)}) for n, s in data.sources.items()}
     table = data.table and data.table.model_copy(update={"path": absolute(data.table.path)})
     return data.model_copy(update={"sources": sources, "table": table})

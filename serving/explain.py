@@ -284,13 +284,15 @@ def explain(
     'no invoice paid in 180 days' is no billing problem), counting a domain only when it pulls
     the log-odds down by more than `min_risk_pull`."""
     by_domain = domain_contributions(model, contrib)
+    # A category reads as it is ('contract: Month-to-month'): it needs no direction.
     readable = [
         f
         for f in model.features
-        if model.info[f].domain not in context_domains and model.info[f].direction != 0
+        if model.info[f].domain not in context_domains
+        and (model.info[f].direction != 0 or f in model.categorical)
     ]
     values = contrib[readable].to_numpy(dtype="float64")
-    raw = _numeric(frame, readable)
+    raw = _numeric(frame, readable, set(model.categorical))
     shown = np.where(_reads_as_it_pulls(model, readable, raw, values), values, 0.0)
     order = np.argsort(shown, axis=1)  # most negative first
     with _gc_paused():  # millions of small dicts and lists
@@ -305,9 +307,17 @@ def explain(
     return out
 
 
-def _numeric(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
-    """The raw values of `names` as floats (booleans 0/1, missing NaN), one column each."""
-    cols = [pd.to_numeric(frame[n], errors="coerce").to_numpy(dtype="float64") for n in names]
+def _numeric(
+    frame: pd.DataFrame, names: list[str], categories: set[str] = frozenset()
+) -> np.ndarray:
+    """The raw values of `names` as floats (booleans 0/1, missing NaN; a category 0 when it has
+    a value), one column each."""
+    cols = [
+        np.where(frame[n].notna().to_numpy(), 0.0, np.nan)
+        if n in categories
+        else pd.to_numeric(frame[n], errors="coerce").to_numpy(dtype="float64")
+        for n in names
+    ]
     return np.column_stack(cols) if cols else np.empty((len(frame), 0))
 
 

@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date
 
+import numpy as np
 import pandas as pd
 
 from features import store as feature_store
@@ -59,6 +60,61 @@ def training_frame(
     seen = frame[names].notna().any(axis=1)
     frame = frame.loc[seen].sort_values(["renewal_date", "contract_id"]).reset_index(drop=True)
     return frame, int((~seen).sum())
+
+
+def events_frame(store, events: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Label events given as such (a flat table's decided rows: account_id, event_timestamp,
+    contract_id, renewal_date, renewed) joined point-in-time with the FeatureService; rows with
+    no feature at all are dropped and counted, as in `training_frame`."""
+    frame = feature_store.training_set(store, events)
+    names = feature_store.feature_names(store)
+    seen = frame[names].notna().any(axis=1)
+    frame = frame.loc[seen].sort_values(["renewal_date", "contract_id"]).reset_index(drop=True)
+    return frame, int((~seen).sum())
+
+
+def stratified_split(
+    frame: pd.DataFrame, validation_share: float, test_share: float, seed: int
+) -> Split:
+    """A seeded random split with the same churn rate in each part, for data with no time axis
+    (one snapshot of every account). Weaker than `time_split`: the test rows come from the same
+    moment as the training rows, so it cannot show how the model ages."""
+    if not 0 < validation_share < 1 or not 0 < test_share < 1 or validation_share + test_share >= 1:
+        raise ValueError("validation_share and test_share must be in (0, 1) and sum below 1")
+    rng = np.random.default_rng(seed)
+    part = np.empty(len(frame), dtype="int8")
+    for outcome in (False, True):
+        idx = np.flatnonzero(frame[LABEL].to_numpy() == outcome)
+        rng.shuffle(idx)
+        n_test = round(len(idx) * test_share)
+        n_valid = round(len(idx) * validation_share)
+        part[idx[:n_test]] = 2
+        part[idx[n_test : n_test + n_valid]] = 1
+        part[idx[n_test + n_valid :]] = 0
+    parts = [frame[part == k].reset_index(drop=True) for k in range(3)]
+    for name, p in zip(("train", "validation", "test"), parts, strict=True):
+        if p[LABEL].nunique() < 2:
+            raise ValueError(f"the {name} part has only one outcome: more decided accounts needed")
+    return Split(*parts)
+
+
+def learn_directions(
+    train: pd.DataFrame, names: list[str], min_rho: float = 0.02
+) -> dict[str, int]:
+    """For features whose healthy direction nobody declared: the sign of their rank correlation
+    with renewal on the training rows (+1: higher goes with renewing), 0 when weaker than
+    `min_rho`. It orients the scorecard baseline and the wording of drivers, never a constraint."""
+    y = train[LABEL].astype(float)
+    out = {}
+    for n in names:
+        x = pd.to_numeric(train[n].astype("object"), errors="coerce").astype(float)
+        ok = x.notna()
+        if ok.sum() < 20 or x[ok].nunique() < 2:
+            out[n] = 0
+            continue
+        rho = x[ok].rank().corr(y[ok].rank())
+        out[n] = 0 if not np.isfinite(rho) or abs(rho) < min_rho else int(np.sign(rho))
+    return out
 
 
 def service_features(store) -> tuple[list[str], dict[str, FeatureInfo], list[str]]:
