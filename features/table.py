@@ -24,6 +24,8 @@ from features.io import atomic_directory
 MANIFEST = "_table.json"
 LABELS = "_labels.parquet"
 ACCOUNTS = "_accounts.parquet"
+# Column names that hold revenue (ARR, or monthly revenue scaled by 12).
+ARR_WORDS = r"\barr\b|annual|revenue|mrr|monthly.?(charge|fee|revenue|spend)|acv"
 MIN_CLASS_ROWS = 10  # decided accounts of each outcome needed to train at all
 FLAG_VALUES = {"yes": True, "no": False, "true": True, "false": False, "y": True, "n": False}
 MAX_EXAMPLES = 3
@@ -51,6 +53,8 @@ class TableSpec:
     as_of_date: date | None = None
     name_column: str | None = None
     owner_column: str | None = None
+    arr_column: str | None = None
+    arr_scale: float = 1.0
     exclude: tuple[str, ...] = ()
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
 
@@ -215,7 +219,7 @@ def resolve(spec: TableSpec, prof: Profile) -> tuple[list[TableFeature], list[st
     out). Raises TableError naming every configured column the table does not have."""
     have = set(prof.columns)
     special = [spec.id_column, spec.label_column, spec.as_of_column, spec.name_column]
-    special += [spec.owner_column, *spec.exclude, *spec.columns]
+    special += [spec.owner_column, spec.arr_column, *spec.exclude, *spec.columns]
     missing = sorted({c for c in special if c and c not in have})
     if missing:
         raise TableError(
@@ -425,6 +429,11 @@ def build_table(spec: TableSpec, feature_dir: Path, progress=None) -> dict:
         extra.append(f"CAST({_q(spec.name_column)} AS VARCHAR) AS account_name")
     if spec.owner_column:
         extra.append(f"CAST({_q(spec.owner_column)} AS VARCHAR) AS csm_owner")
+    if spec.arr_column:  # revenue at stake; the column may be a feature as well
+        extra.append(
+            f"TRY_CAST(trim(CAST({_q(spec.arr_column)} AS VARCHAR)) AS DOUBLE) * "
+            f"{float(spec.arr_scale)!r} AS arr"
+        )
     typed = (
         f"SELECT trim(CAST({_q(spec.id_column)} AS VARCHAR)) AS account_id,\n"
         f"  CAST({as_of} + INTERVAL 1 DAY AS TIMESTAMP) AS event_timestamp,\n"
@@ -452,7 +461,7 @@ def build_table(spec: TableSpec, feature_dir: Path, progress=None) -> dict:
             f"FROM {src} WHERE renewed IS NOT NULL ORDER BY account_id, event_timestamp) "
             f"TO {_lit(tmp / LABELS)} (FORMAT parquet)"
         )
-        if extra:  # the name and owner of each account's latest row, for the dashboard
+        if extra:  # name, owner and ARR of each account's latest row, for the dashboard
             latest = ", ".join(
                 f"arg_max({n}, as_of) AS {n}" for n in (c.split(" AS ")[-1] for c in extra)
             )
@@ -600,6 +609,16 @@ def suggest(path: Path, format: str = "auto", encoding: str = "utf-8", delimiter
         table["name_column"] = name_col
     if owner_col:
         table["owner_column"] = owner_col
+    numeric = [
+        c
+        for c in names
+        if c not in taken and st[c]["filled"] and st[c]["numeric"] == st[c]["filled"]
+    ]
+    arr_col = next((c for c in numeric if re.search(ARR_WORDS, c, re.I)), None)
+    if arr_col:
+        table["arr_column"] = arr_col
+        if re.search(r"month|mrr", arr_col, re.I):
+            table["arr_scale"] = 12.0
     skip = {id_col, label, *dates[:1], name_col, owner_col}
     exclude, columns = [], {}
     for c in names:

@@ -739,37 +739,49 @@ def _print_scores(run, top: int, seconds: float) -> None:
     scores = run.scores
     summary = tier_summary(scores, run.tiers)
     colours = dict(zip(scores["tier"], scores["tier_colour"], strict=True))
+    has_arr = "arr" in scores and scores["arr"].notna().any()
     table = Table(
         title=f"Health of {len(scores):,} accounts on {run.as_of} (model v{run.model_version})",
         show_edge=False,
     )
-    for col in ("tier", "accounts", "share", "ARR", "ARR share"):
+    cols = (
+        ("tier", "accounts", "share", "ARR", "ARR share")
+        if has_arr
+        else ("tier", "accounts", "share")
+    )
+    for col in cols:
         table.add_column(col, justify="left" if col == "tier" else "right")
     for tier, r in summary.iterrows():
         c = colours.get(tier, "white")
-        table.add_row(
-            f"[{c}]●[/{c}] {tier}",
-            f"{int(r['accounts']):,}",
-            f"{r['share']:.1%}",
-            f"${r['arr']:,.0f}",
-            f"{r['arr_share']:.1%}",
-        )
+        cells = [f"[{c}]●[/{c}] {tier}", f"{int(r['accounts']):,}", f"{r['share']:.1%}"]
+        if has_arr:
+            cells += [f"${r['arr']:,.0f}", f"{r['arr_share']:.1%}"]
+        table.add_row(*cells)
     console.print(table)
-    risky = scores[scores["tier"] != run.tiers[0]].sort_values("arr", ascending=False).head(top)
+    # With revenue, the accounts that matter most are the largest at risk; without, the lowest.
+    risky = scores[scores["tier"] != run.tiers[0]]
+    risky = (
+        risky.sort_values(["arr", "health_score"], ascending=[False, True])
+        if has_arr
+        else risky.sort_values(["health_score", "account_id"])
+    ).head(top)
     if len(risky):
-        t = Table(title=f"Top {len(risky)} at-risk accounts by ARR", show_edge=False)
-        for col in ("account", "ARR", "score", "Δ", "tier", "main risk"):
+        title = f"Top {len(risky)} at-risk accounts by " + ("ARR" if has_arr else "lowest score")
+        t = Table(title=title, show_edge=False)
+        cols = ("account", "ARR", "score", "Δ", "tier", "main risk")
+        for col in cols if has_arr else tuple(c for c in cols if c != "ARR"):
             t.add_column(col, justify="right" if col in ("ARR", "score", "Δ") else "left")
         for _, r in risky.iterrows():
             change = r["score_change"]
-            t.add_row(
+            cells = [
                 f"{r.get('account_name') or ''} {r['account_id']}".strip(),
-                f"${r['arr']:,.0f}",
+                *([f"${r['arr']:,.0f}"] if has_arr else []),
                 str(r["health_score"]),
                 "—" if pd.isna(change) else f"{int(change):+d}",
                 str(r["tier"]),
                 str(r["main_risk_domain"] or "—"),
-            )
+            ]
+            t.add_row(*cells)
         console.print(t)
     console.print(
         f"[green]✓[/green] {len(scores):,} accounts scored in {seconds:.0f} s → {run.path}"

@@ -15,6 +15,7 @@ HEADER = """\
 # optionally a type (number | category | flag), a description (how drivers word it) and a
 # direction (higher_is_healthier | higher_is_riskier | none; auto learns it from the data).
 # Domains listed under scoring.context_domains explain the score but are never drivers.
+# Delete the `data:` section's guesses you disagree with; `healthscore validate` says what is wrong.
 """
 
 
@@ -33,6 +34,9 @@ def starter_config(table: Path, config_path: Path, encoding: str = "utf-8") -> t
         "workspace": ".healthscore",
         "data": {"kind": "table", "table": t},
         "training": {"scorecard_weights": dict.fromkeys(domains, 1.0)},
+        # Every column of a table was chosen by the team: none is mere context, all may be
+        # drivers (the default, [contract], suits the data contract's segment and term).
+        "scoring": {"context_domains": []},
     }
     text = HEADER.format(table=t["path"]) + yaml.safe_dump(
         config, sort_keys=False, allow_unicode=True
@@ -45,6 +49,9 @@ def starter_config(table: Path, config_path: Path, encoding: str = "utf-8") -> t
         + (f"column {t['as_of_column']}" if "as_of_column" in t else f"{t['as_of_date']} (fixed)"),
         f"{len(t['columns'])} feature columns in {len(domains)} domains: {', '.join(domains)}",
     ]
+    if "arr_column" in t:
+        scale = f" × {t['arr_scale']:g}" if t.get("arr_scale", 1) != 1 else ""
+        summary.append(f"revenue at stake (ARR): {t['arr_column']}{scale}")
     if t["exclude"]:
         summary.append(f"excluded (identifier-like): {', '.join(t['exclude'])}")
     return text, summary

@@ -91,6 +91,8 @@ def table_spec(settings: Settings):  # -> features.table.TableSpec
         as_of_date=t.as_of_date,
         name_column=t.name_column,
         owner_column=t.owner_column,
+        arr_column=t.arr_column,
+        arr_scale=t.arr_scale,
         exclude=tuple(t.exclude),
         columns={k: ColumnSpec(**v.model_dump()) for k, v in t.columns.items()},
     )
@@ -415,7 +417,11 @@ def score(
             accounts = pd.read_parquet(settings.feature_dir / ACCOUNTS)
         else:
             accounts = read_source(settings.data_dir, "accounts")
-        info = [c for c in ("account_name", "csm_owner", "region") if c in accounts]
+        info = [
+            c
+            for c in ("account_name", "csm_owner", "region", "arr")
+            if c in accounts and c not in scores
+        ]
         scores = scores.merge(accounts[["account_id", *info]], on="account_id", how="left")
     except FileNotFoundError:
         pass

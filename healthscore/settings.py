@@ -239,6 +239,10 @@ class TableSettings(_Section):
     as_of_date: date | None = None  # without as_of_column: the day every row describes
     name_column: str | None = None  # shown on the dashboard, never a feature
     owner_column: str | None = None  # the CSM owning the account, never a feature
+    # Revenue at stake per account (the dashboard's ARR, at-risk lists sorted by it); it may be
+    # a feature too. arr_scale: 12 when the column is monthly revenue.
+    arr_column: str | None = None
+    arr_scale: float = Field(1.0, gt=0)
     exclude: list[str] = []  # columns that are not features (free text, leaky fields)
     columns: dict[str, TableColumnSettings] = {}  # unlisted columns: domain `other`, type auto
     # auto: by snapshot date when the table has at least three, else stratified random.
