@@ -8,7 +8,7 @@ Names follow `<what>_<window>`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 FeatureType = Literal["int", "float", "string", "bool"]
@@ -23,6 +23,10 @@ class Feature:
     # +1: higher is healthier; -1: higher is riskier; 0: no known direction. Orients the
     # scorecard baseline, the model's monotone constraints and the wording of explanations.
     direction: Direction = 0
+    # The raw sources it reads besides `accounts` and `contracts` (the grid every feature is
+    # computed over): a project without one of them does not get the feature
+    # (`features.sources.available_views`).
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -39,12 +43,18 @@ def _f(name: str, type_: FeatureType, description: str, direction: Direction) ->
     return Feature(name, type_, description, direction)
 
 
+def _reads(sources: tuple[str, ...], *features: Feature) -> tuple[Feature, ...]:
+    """The features, each marked as computed from `sources` (see `Feature.sources`)."""
+    return tuple(replace(f, sources=sources) for f in features)
+
+
 VIEWS: tuple[View, ...] = (
     View(
         "usage",
         "usage",
         "How much and how intensely the product is used.",
-        (
+        _reads(
+            ("usage",),
             _f("active_users_7d", "float", "average daily active users over the last 7 days", +1),
             _f("active_users_30d", "float", "average daily active users over the last 30 days", +1),
             _f("active_users_90d", "float", "average daily active users over the last 90 days", +1),
@@ -85,35 +95,42 @@ VIEWS: tuple[View, ...] = (
         "adoption",
         "Breadth of product adoption and enablement.",
         (
-            _f(
-                "distinct_features_30d",
-                "float",
-                "distinct product features used per day, last 30 days",
-                +1,
+            *_reads(
+                ("usage",),
+                _f(
+                    "distinct_features_30d",
+                    "float",
+                    "distinct product features used per day, last 30 days",
+                    +1,
+                ),
+                _f(
+                    "distinct_features_trend_30d_vs_prior_60d",
+                    "float",
+                    "change in features used per day, last 30 days vs the prior 60 days",
+                    +1,
+                ),
+                _f(
+                    "seats_assigned_share_30d",
+                    "float",
+                    "share of licensed seats assigned to a user",
+                    +1,
+                ),
             ),
-            _f(
-                "distinct_features_trend_30d_vs_prior_60d",
-                "float",
-                "change in features used per day, last 30 days vs the prior 60 days",
-                +1,
+            *_reads(
+                ("enablement",),
+                _f("trainings_90d", "int", "trainings completed in the last 90 days", +1),
+                _f("users_trained_365d", "int", "users trained in the last 365 days", +1),
+                _f("certified_users_365d", "int", "users certified in the last 365 days", +1),
+                _f("days_since_last_training", "int", "days since the last training", -1),
             ),
-            _f(
-                "seats_assigned_share_30d",
-                "float",
-                "share of licensed seats assigned to a user",
-                +1,
-            ),
-            _f("trainings_90d", "int", "trainings completed in the last 90 days", +1),
-            _f("users_trained_365d", "int", "users trained in the last 365 days", +1),
-            _f("certified_users_365d", "int", "users certified in the last 365 days", +1),
-            _f("days_since_last_training", "int", "days since the last training", -1),
         ),
     ),
     View(
         "engagement",
         "engagement",
         "Customer-success touchpoints and the champion.",
-        (
+        _reads(
+            ("engagement",),
             _f("emails_sent_90d", "int", "emails sent to the customer in the last 90 days", 0),
             _f(
                 "email_open_rate_90d",
@@ -144,7 +161,8 @@ VIEWS: tuple[View, ...] = (
         "support",
         "support",
         "Support load, severity and how well it was handled.",
-        (
+        _reads(
+            ("tickets",),
             _f("tickets_90d", "int", "support tickets opened in the last 90 days", 0),
             _f("sev1_tickets_90d", "int", "severity-1 tickets opened in the last 90 days", -1),
             _f("escalations_90d", "int", "escalated tickets opened in the last 90 days", -1),
@@ -163,7 +181,8 @@ VIEWS: tuple[View, ...] = (
         "satisfaction",
         "satisfaction",
         "What customers say in surveys.",
-        (
+        _reads(
+            ("surveys",),
             _f("nps_latest", "int", "latest NPS answer (0-10)", +1),
             _f("nps_change", "int", "latest NPS answer minus the one before", +1),
             _f("days_since_last_nps", "int", "days since the latest NPS answer", 0),
@@ -181,18 +200,31 @@ VIEWS: tuple[View, ...] = (
         (
             _f("arr", "float", "annual recurring revenue of the current contract, USD", 0),
             _f("arr_change_365d", "float", "change in ARR vs 365 days ago", +1),
-            _f(
-                "mean_days_late_180d",
-                "float",
-                "mean days late of invoices paid in the last 180 days",
-                -1,
+            *_reads(
+                ("invoices",),
+                _f(
+                    "mean_days_late_180d",
+                    "float",
+                    "mean days late of invoices paid in the last 180 days",
+                    -1,
+                ),
+                _f("late_invoices_180d", "int", "invoices paid late in the last 180 days", -1),
+                _f("overdue_unpaid_invoices", "int", "invoices past due and still unpaid", -1),
+                _f("discount_pct", "float", "discount on the latest invoice, percent", 0),
+                _f(
+                    "failed_payments_180d",
+                    "int",
+                    "failed payment attempts in the last 180 days",
+                    -1,
+                ),
             ),
-            _f("late_invoices_180d", "int", "invoices paid late in the last 180 days", -1),
-            _f("overdue_unpaid_invoices", "int", "invoices past due and still unpaid", -1),
-            _f("discount_pct", "float", "discount on the latest invoice, percent", 0),
-            _f("failed_payments_180d", "int", "failed payment attempts in the last 180 days", -1),
-            _f("price_increases_365d", "int", "price increases in the last 365 days", -1),
-            _f("downgrades_365d", "int", "downgrades or seat removals in the last 365 days", -1),
+            *_reads(
+                ("plan_changes",),
+                _f("price_increases_365d", "int", "price increases in the last 365 days", -1),
+                _f(
+                    "downgrades_365d", "int", "downgrades or seat removals in the last 365 days", -1
+                ),
+            ),
         ),
     ),
     View(

@@ -19,10 +19,12 @@ from pathlib import Path
 import duckdb
 
 from features import contract
-from features.catalog import VIEWS
-from features.io import source_files, source_path
+from features.catalog import VIEWS, View
+from features.io import SourceNotFoundError, source_files, source_path
+from features.sources import REQUIRED, available_views, present
 
 SQL_TYPES = {"int": "BIGINT", "float": "DOUBLE", "string": "VARCHAR", "bool": "BOOLEAN"}
+CONTRACT_TYPES = {**SQL_TYPES, "timestamp": "TIMESTAMP", "date": "DATE"}
 
 
 def _sql(name: str) -> str:
@@ -34,7 +36,9 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with one view per raw source of the data contract.
 
-    With `memory_limit` (e.g. "8GB") DuckDB spills to `spill_dir` instead of growing past it.
+    A missing optional source becomes an empty view; a missing required one
+    (`features.sources.REQUIRED`) raises SourceNotFoundError. With `memory_limit` (e.g. "8GB")
+    DuckDB spills to `spill_dir` instead of growing past it.
     """
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
@@ -43,7 +47,21 @@ def connect(
     if spill_dir:
         con.execute(f"SET temp_directory = '{Path(spill_dir).resolve()}'")
     for name, source in contract.SOURCES.items():
-        files = [str(f) for f in source_files(source_path(Path(data_dir), name))]
+        try:
+            location = source_path(Path(data_dir), name)
+        except SourceNotFoundError as exc:
+            if name in REQUIRED:
+                raise SourceNotFoundError(
+                    f"{exc}; it is required ({', '.join(REQUIRED)} are needed for any feature)"
+                ) from None
+            # A source the team does not have: an empty view with the contract's columns and
+            # types, so the one feature query still runs (the features it feeds are not written).
+            cols = ", ".join(
+                f"CAST(NULL AS {CONTRACT_TYPES[c.type]}) AS {c.name}" for c in source.columns
+            )
+            con.execute(f"CREATE VIEW {name} AS SELECT {cols} WHERE false")
+            continue
+        files = [str(f) for f in source_files(location)]
         # Exports often store dates as timestamps; the SQL relies on the contract's types.
         cols = ", ".join(
             f"CAST({c.name} AS DATE) AS {c.name}"
@@ -60,6 +78,7 @@ def connect(
 def data_window(con: duckdb.DuckDBPyConnection) -> tuple[date, date]:
     """The period features can describe: from the earliest recorded activity in any source (so
     answers, invoices or tickets older than the usage history still count) to the last usage day.
+    Empty (or absent, see `connect`) sources have no earliest day and are ignored by `min`.
     """
     firsts = " UNION ALL ".join(
         f"SELECT min({s.time_column})::date AS d FROM {s.name}"
@@ -125,8 +144,13 @@ def build_feature_tables(
     progress: Callable[[str, int, int], None] | None = None,
     memory_limit: str | None = None,
     chunk_accounts: int = CHUNK_ACCOUNTS,
+    views: tuple[View, ...] | None = None,
 ) -> dict[str, Path]:
     """Compute every feature view's daily snapshots into `out_dir/<view>.parquet` (atomically).
+
+    `views`: the views (and features) to write; default: those the sources under `data_dir` can
+    feed (`features.sources.available_views`), the whole catalog when every source is there. A
+    catalog view not written is removed from `out_dir`, so the folder holds what Feast registers.
 
     Accounts are processed in chunks of `chunk_accounts`: per chunk, the sources are filtered to
     its account range (schema `chunk`, first on the search path), its grid is built and one query
@@ -136,6 +160,16 @@ def build_feature_tables(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    have = present(Path(data_dir))
+    if views is None:
+        views = available_views(have)
+    needs = {v.name for v in views for f in v.features if not set(f.sources) <= have}
+    if needs:
+        missing = {s for v in views for f in v.features for s in f.sources} - have
+        raise ValueError(
+            f"{data_dir}: the view(s) {', '.join(sorted(needs))} need the source(s) "
+            f"{', '.join(sorted(missing))}, which are not there"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     spill = out_dir / ".spill"
@@ -147,7 +181,7 @@ def build_feature_tables(
     query = features_query()
     grid_sql = _sql("grid")
     token = uuid.uuid4().hex
-    tmp = {v.name: out_dir / f".{v.name}.{token}.tmp" for v in VIEWS}
+    tmp = {v.name: out_dir / f".{v.name}.{token}.tmp" for v in views}
     writers: dict[str, pq.ParquetWriter] = {}
     try:
         for i, (lo, hi) in enumerate(chunks):
@@ -166,7 +200,7 @@ def build_feature_tables(
             )
             reader = con.sql(query).to_arrow_reader(256 * 1024)
             for batch in reader:
-                for v in VIEWS:
+                for v in views:
                     cols = ["account_id", "event_timestamp", *(f.name for f in v.features)]
                     part = pa.Table.from_batches([batch]).select(cols)
                     if v.name not in writers:
@@ -180,16 +214,19 @@ def build_feature_tables(
                 f"CREATE OR REPLACE TABLE grid AS {grid_sql}", {"data_start": start, "as_of": as_of}
             )
             empty = con.sql(query).to_arrow_table()
-            for v in VIEWS:
+            for v in views:
                 cols = ["account_id", "event_timestamp", *(f.name for f in v.features)]
                 writers[v.name] = pq.ParquetWriter(tmp[v.name], empty.select(cols).schema)
         for w in writers.values():
             w.close()
         written: dict[str, Path] = {}
-        for v in VIEWS:
+        for v in views:
             target = out_dir / f"{v.name}.parquet"
             os.replace(tmp[v.name], target)
             written[v.name] = target
+        for v in VIEWS:  # a view an earlier build wrote that these sources no longer feed
+            if v.name not in written:
+                (out_dir / f"{v.name}.parquet").unlink(missing_ok=True)
     finally:
         for w in writers.values():
             if w.is_open:

@@ -2,7 +2,9 @@
 
 Per-file checks are a pandera `DataFrameSchema` generated from `features.contract.SOURCES`. What
 one file cannot show (missing sources, unreadable files, empty tables, keys repeated across part
-files) is checked around it. Each problem becomes one `Finding` per (file, column, check).
+files) is checked around it. Each problem becomes one `Finding` per (file, column, check). A
+missing optional source (`features.sources.OPTIONAL`) is a warning that says which features will
+be absent; a missing required one is an error.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pandera.errors import SchemaErrors
 
 from features.contract import SOURCES, Column, Source
 from features.io import SourceNotFoundError, read_table, source_files, source_path
+from features.sources import OPTIONAL, REQUIRED, losses
 
 # Strings are checked as `object`: pandera's `str` tests every value in Python (~10 s per 10M).
 DTYPES = {
@@ -32,7 +35,8 @@ DTYPES = {
     "timestamp": "datetime64[ns]",
     "date": "datetime64[ns]",
 }
-MUST_HAVE_ROWS = ("accounts", "contracts")
+# An empty `usage` leaves no period to compute features for (its last day ends the data).
+MUST_HAVE_ROWS = REQUIRED
 MAX_EXAMPLES = 3
 # pandera's built-in check names -> finding kinds; our own checks carry the kind as `error`.
 BUILTIN_KINDS = {
@@ -320,7 +324,17 @@ def _validate_source(
     try:
         location = source_path(data_dir, name)
     except SourceNotFoundError:
-        message = f"{name}: source is missing (expected {name}.parquet or a folder {name}/)"
+        if name in OPTIONAL:  # a team without it: its features are absent, nothing is wrong
+            message = (
+                f"{name}: not provided (no {name}.parquet or folder {name}/), so these features "
+                f"will be absent: {losses(name)}"
+            )
+            report.warnings.append(Finding(data_dir / name, None, "not provided", message))
+            return None
+        message = (
+            f"{name}: source is missing (expected {name}.parquet or a folder {name}/); it is "
+            f"required ({', '.join(REQUIRED)} are needed for any feature)"
+        )
         report.errors.append(Finding(data_dir / name, None, "missing source", message))
         return None
     where = location.relative_to(data_dir).as_posix()
@@ -361,6 +375,8 @@ def _validate_source(
 
 def validate_dir(data_dir: Path, progress: Callable[[str], None] | None = None) -> ValidationReport:
     """Check every source of the contract under `data_dir`; reads only, never writes.
+
+    Run it on the folder `features.sources.stage` wrote when a project names its own sources.
 
     Args:
         data_dir: folder holding one `<source>.parquet` or `<source>/` folder of parts per source.

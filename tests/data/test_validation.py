@@ -84,10 +84,21 @@ def test_single_file_source(data: Path) -> None:
 
 
 def test_missing_source(data: Path) -> None:
-    shutil.rmtree(data / "tickets")
+    shutil.rmtree(data / "usage")
     finding = only(validate_dir(data), "missing source")
-    assert_names(finding, "tickets", None)
+    assert_names(finding, "usage", None)
+    assert "required" in finding.message
     assert finding.column is None
+
+
+def test_missing_optional_source_is_a_warning(data: Path) -> None:
+    shutil.rmtree(data / "tickets")
+    report = validate_dir(data)
+    assert report.ok, [f.message for f in report.errors]
+    (finding,) = report.warnings
+    assert finding.check == "not provided" and finding.column is None
+    assert_names(finding, "tickets", None)
+    assert "the support view" in finding.message, finding.message
 
 
 def test_folder_without_parquet_files(data: Path) -> None:
