@@ -10,9 +10,12 @@ pipeline builds a `TableSpec` from the settings.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -57,6 +60,9 @@ class TableSpec:
     arr_scale: float = 1.0
     exclude: tuple[str, ...] = ()
     columns: dict[str, ColumnSpec] = field(default_factory=dict)
+    # Internal: a Parquet text copy of a CSV `path` that the checks read instead (see
+    # `readable`); messages keep naming `path`.
+    read_from: Path | None = None
 
 
 class TableError(ValueError):
@@ -96,6 +102,8 @@ def _lit(text: str) -> str:
 
 def relation(spec: TableSpec) -> str:
     """The table as a DuckDB relation; a CSV is read as text (types are decided here)."""
+    if spec.read_from is not None:
+        return f"read_parquet({_lit(spec.read_from)})"
     path = Path(spec.path)
     if not path.is_file():
         raise TableError(f"{path}: file not found")
@@ -111,10 +119,43 @@ def relation(spec: TableSpec) -> str:
     return f"read_csv({_lit(path)}, {', '.join(opts)})"
 
 
-def connect() -> duckdb.DuckDBPyConnection:
+def connect(
+    memory_limit: str | None = None, spill_dir: Path | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection for the table; with `memory_limit` (e.g. "2GB") it spills to
+    `spill_dir` rather than grow past it."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # the CLI shows its own progress
+    if memory_limit:
+        con.execute(f"SET memory_limit = {_lit(memory_limit)}")
+    if spill_dir:
+        con.execute(f"SET temp_directory = {_lit(Path(spill_dir).resolve())}")
     return con
+
+
+@contextlib.contextmanager
+def readable(con: duckdb.DuckDBPyConnection, spec: TableSpec, scratch: Path) -> Iterator[TableSpec]:
+    """The spec to check and build from: for a CSV, a Parquet copy of its text written once into
+    `scratch` (removed afterwards), so the several passes of the checks read columns instead of
+    re-parsing the file; never a whole table in memory. A Parquet table is read as it is."""
+    if _fmt(spec) == "parquet":
+        yield spec
+        return
+    scratch = Path(scratch)
+    scratch.mkdir(parents=True, exist_ok=True)
+    copy = scratch / f".text-{uuid.uuid4().hex}.parquet"
+    try:
+        try:
+            con.execute(
+                f"COPY (SELECT * FROM {relation(spec)}) TO {_lit(copy)} "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+        except duckdb.Error as exc:
+            raise TableError(_read_error(spec, exc)) from None
+        yield replace(spec, read_from=copy)
+    finally:
+        copy.unlink(missing_ok=True)
 
 
 def _columns(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[tuple[str, str]]:
@@ -127,8 +168,9 @@ def _columns(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> list[tuple[str,
 
 
 def _read_error(spec: TableSpec, exc: Exception) -> str:
-    text = str(exc).split("\n")[0]
-    if "unicode" in text.lower() or "utf" in text.lower() or "encoding" in text.lower():
+    full = str(exc)
+    text = full.split("\n")[0]
+    if any(w in full.lower() for w in ("unicode", "utf-8", "utf8", "encoding")):
         return (
             f"{spec.path}: not valid {spec.encoding} text ({text[:160]}); set `encoding:` "
             "(e.g. latin-1) in data.table"
@@ -200,6 +242,12 @@ def _resolved_type(st: dict, declared: str) -> str:
     if st["filled"] and st["numeric"] == st["filled"]:
         return "number"
     return "category"
+
+
+def _declared(spec: TableSpec, column: str) -> str:
+    """The type the config gives a column (`auto` when it names none)."""
+    cfg = spec.columns.get(column)
+    return cfg.type if cfg else "auto"
 
 
 def _mixed(st: dict) -> bool:
@@ -324,7 +372,7 @@ def check_table(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[list, 
                 f"{spec.path}: column {f.column!r}: {bad:,} of {st['filled']:,} values are not "
                 f"numbers, e.g. {_examples(con, spec, where, f.column)}; {hint}"
             )
-        elif f.type == "category" and spec.columns.get(f.column) is None and _mixed(st):
+        elif f.type == "category" and _declared(spec, f.column) == "auto" and _mixed(st):
             text = f"nullif(trim(CAST({_q(f.column)} AS VARCHAR)), '')"
             where = f"{text} IS NOT NULL AND TRY_CAST({text} AS DOUBLE) IS NULL"
             errors.append(
@@ -406,7 +454,9 @@ def check_table(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> tuple[list, 
 # -- building ---------------------------------------------------------------------------------
 
 
-def build_table(spec: TableSpec, feature_dir: Path, progress=None) -> dict:
+def build_table(
+    spec: TableSpec, feature_dir: Path, progress=None, memory_limit: str | None = None
+) -> dict:
     """Check the table, then write one snapshot file per domain, the label events and the
     account names into `feature_dir` (swapped in whole, only on success); returns the manifest.
 
@@ -414,8 +464,17 @@ def build_table(spec: TableSpec, feature_dir: Path, progress=None) -> dict:
     (UTC) like the contract path's snapshots; a decided row becomes a label event at that stamp.
     """
     say = progress or (lambda _m: None)
-    con = connect()
-    say(f"checking {spec.path}")
+    feature_dir = Path(feature_dir)
+    with atomic_directory(feature_dir) as tmp:
+        con = connect(memory_limit, spill_dir=tmp)
+        say(f"reading {spec.path}")
+        with readable(con, spec, tmp) as text:
+            say(f"checking {spec.path}")
+            manifest = _build(con, text, tmp, say)
+    return manifest
+
+
+def _build(con: duckdb.DuckDBPyConnection, spec: TableSpec, tmp: Path, say) -> dict:
     errors, warnings, facts = check_table(con, spec)
     if errors:
         raise TableError("\n".join(errors))
@@ -439,44 +498,42 @@ def build_table(spec: TableSpec, feature_dir: Path, progress=None) -> dict:
         f"  CAST({as_of} + INTERVAL 1 DAY AS TIMESTAMP) AS event_timestamp,\n"
         f"  {as_of} AS as_of, {_label_sql(spec)} AS renewed,\n  "
         + ",\n  ".join([values, *extra])
-        + f"\nFROM {rel}"
+        + f"\nFROM {rel}\nORDER BY account_id, event_timestamp"
     )
-    feature_dir = Path(feature_dir)
-    with atomic_directory(feature_dir) as tmp:
-        staged = tmp / "_typed.parquet"
-        say("reading the table (streamed) into typed columns")
-        con.execute(f"COPY ({typed}) TO {_lit(staged)} (FORMAT parquet)")
-        src = f"read_parquet({_lit(staged)})"
-        for d in domains:
-            cols = ", ".join(_q(f.name) for f in features if f.domain == d)
-            say(f"writing the {d} snapshots")
-            con.execute(
-                f"COPY (SELECT account_id, event_timestamp, {cols} FROM {src} "
-                f"ORDER BY account_id, event_timestamp) TO {_lit(tmp / f'{view_name(d)}.parquet')}"
-                " (FORMAT parquet)"
-            )
+    # Sorted once here; the copies below keep that order (DuckDB preserves insertion order).
+    staged = tmp / "_typed.parquet"
+    say("reading the table (streamed) into typed columns")
+    con.execute(f"COPY ({typed}) TO {_lit(staged)} (FORMAT parquet)")
+    src = f"read_parquet({_lit(staged)})"
+    for d in domains:
+        cols = ", ".join(_q(f.name) for f in features if f.domain == d)
+        say(f"writing the {d} snapshots")
         con.execute(
-            f"COPY (SELECT account_id, event_timestamp, account_id || '@' || CAST(as_of AS "
-            f"VARCHAR) AS contract_id, CAST(as_of AS TIMESTAMP) AS renewal_date, renewed "
-            f"FROM {src} WHERE renewed IS NOT NULL ORDER BY account_id, event_timestamp) "
-            f"TO {_lit(tmp / LABELS)} (FORMAT parquet)"
+            f"COPY (SELECT account_id, event_timestamp, {cols} FROM {src}) "
+            f"TO {_lit(tmp / f'{view_name(d)}.parquet')} (FORMAT parquet)"
         )
-        if extra:  # name, owner and ARR of each account's latest row, for the dashboard
-            latest = ", ".join(
-                f"arg_max({n}, as_of) AS {n}" for n in (c.split(" AS ")[-1] for c in extra)
-            )
-            con.execute(
-                f"COPY (SELECT account_id, {latest} FROM {src} GROUP BY account_id "
-                f"ORDER BY account_id) TO {_lit(tmp / ACCOUNTS)} (FORMAT parquet)"
-            )
-        staged.unlink()
-        manifest = {
-            "source": str(spec.path),
-            "facts": facts,
-            "warnings": warnings,
-            "features": [asdict(f) for f in features],
-        }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
+    con.execute(
+        f"COPY (SELECT account_id, event_timestamp, account_id || '@' || CAST(as_of AS "
+        f"VARCHAR) AS contract_id, CAST(as_of AS TIMESTAMP) AS renewal_date, renewed "
+        f"FROM {src} WHERE renewed IS NOT NULL) "
+        f"TO {_lit(tmp / LABELS)} (FORMAT parquet)"
+    )
+    if extra:  # name, owner and ARR of each account's latest row, for the dashboard
+        latest = ", ".join(
+            f"arg_max({n}, as_of) AS {n}" for n in (c.split(" AS ")[-1] for c in extra)
+        )
+        con.execute(
+            f"COPY (SELECT account_id, {latest} FROM {src} GROUP BY account_id "
+            f"ORDER BY account_id) TO {_lit(tmp / ACCOUNTS)} (FORMAT parquet)"
+        )
+    staged.unlink()
+    manifest = {
+        "source": str(spec.path),
+        "facts": facts,
+        "warnings": warnings,
+        "features": [asdict(f) for f in features],
+    }
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, default=str))
     return manifest
 
 

@@ -1002,10 +1002,11 @@ def init(
 
 
 def run() -> None:  # console-script entry point
+    from features.sources import SourceError
     from features.table import TableError
 
     try:
         app()
-    except TableError as exc:
+    except (TableError, SourceError) as exc:  # bad input: the message names file and column
         err.print(f"[red]error:[/red] {exc}")
         raise SystemExit(1) from None

@@ -46,9 +46,43 @@ def generate(
 def validate(
     settings: Settings, data_dir: Path | None = None, progress: Callable[[str], None] | None = None
 ) -> tuple[Path, ValidationReport]:
-    """Check raw sources against the data contract; writes nothing."""
+    """Check raw sources against the data contract; writes nothing. With `data.sources` (and no
+    `data_dir`), the team's exports are staged into a temporary folder, checked, and dropped.
+    Raises features.sources.SourceError when a source cannot be read or mapped."""
+    if data_dir is None and settings.data.sources:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix=".validate-", dir=_scratch(settings)) as tmp:
+            staged = stage_sources(settings, Path(tmp) / "staged", progress)
+            return settings.source_dir, validate_dir(staged, progress=progress)
     target = Path(data_dir) if data_dir else settings.data_dir
     return target, validate_dir(target, progress=progress)
+
+
+def _scratch(settings: Settings) -> Path:
+    settings.workspace.mkdir(parents=True, exist_ok=True)
+    return settings.workspace
+
+
+def source_specs(settings: Settings) -> dict:  # -> dict[str, features.sources.SourceSpec]
+    """`data.sources` as the arguments of features.sources.stage."""
+    from features.sources import SourceSpec
+
+    return {n: SourceSpec(**s.model_dump()) for n, s in settings.data.sources.items()}
+
+
+def stage_sources(
+    settings: Settings, out_dir: Path | None = None, progress: Callable[[str], None] | None = None
+) -> Path:
+    """Copy the team's own sources (`data.sources`), renamed and typed, into a contract-shaped
+    folder (default `source_dir`); sources not configured come from the raw folder if it has
+    them. Atomic: a failure leaves the folder as it was."""
+    from features import sources
+
+    out = Path(out_dir) if out_dir else settings.source_dir
+    base = settings.data_dir if settings.data_dir.is_dir() else None
+    sources.stage(source_specs(settings), out, base_dir=base, progress=progress)
+    return out
 
 
 def store_config(settings: Settings):  # -> features.store.StoreConfig
@@ -100,11 +134,16 @@ def table_spec(settings: Settings):  # -> features.table.TableSpec
 
 def validate_table(settings: Settings) -> tuple[Path, list[str], list[str], dict]:
     """Check the flat table against `data.table` (errors, warnings, facts); writes nothing."""
+    import tempfile
+
     from features import table
 
     spec = table_spec(settings)
     try:
-        errors, warnings, facts = table.check_table(table.connect(), spec)
+        with tempfile.TemporaryDirectory(prefix=".validate-", dir=_scratch(settings)) as tmp:
+            con = table.connect(settings.features.duckdb_memory_limit, spill_dir=Path(tmp))
+            with table.readable(con, spec, Path(tmp)) as text:
+                errors, warnings, facts = table.check_table(con, text)
     except table.TableError as exc:
         errors, warnings, facts = [str(exc)], [], {}
     return Path(spec.path), errors, warnings, facts
@@ -116,7 +155,7 @@ def end_of_data(settings: Settings) -> date:
 
     if is_table(settings):
         return table.latest_date(table.read_manifest(settings.feature_dir))
-    return engineering.data_window(engineering.connect(settings.data_dir))[1]
+    return engineering.data_window(engineering.connect(settings.source_dir))[1]
 
 
 def features_apply(
@@ -134,19 +173,25 @@ def features_apply(
             table_spec(settings),
             settings.feature_dir,
             progress=(lambda m: progress(m, 0, 1)) if progress else None,
+            memory_limit=settings.features.duckdb_memory_limit,
         )
         cfg = store_config(settings)
         store.apply(store.open_store(cfg), cfg, views=table.views(manifest))
         return {v.name: settings.feature_dir / f"{v.name}.parquet" for v in table.views(manifest)}
+    from features.sources import available_views, present
+
+    if settings.data.sources:
+        stage_sources(settings, progress=(lambda m: progress(m, 0, 1)) if progress else None)
     written = engineering.build_feature_tables(
-        settings.data_dir,
+        settings.source_dir,
         settings.feature_dir,
         as_of=as_of,
         progress=progress,
         memory_limit=settings.features.duckdb_memory_limit,
     )
     cfg = store_config(settings)
-    store.apply(store.open_store(cfg), cfg)
+    # Views that need a source the team does not have are left out of the FeatureService.
+    store.apply(store.open_store(cfg), cfg, views=available_views(present(settings.source_dir)))
     return written
 
 
@@ -210,6 +255,7 @@ def train(
     from features.io import read_source
     from training import data
     from training import tracking as trk
+    from training.train import auto_params
     from training.train import train as fit
 
     say = progress or (lambda _msg: None)
@@ -248,16 +294,18 @@ def train(
         )
         lead_days, split_kind = 0, "time" if by_time else "stratified_random"
     else:
-        first_day = engineering.data_window(engineering.connect(settings.data_dir))[0]
+        first_day = engineering.data_window(engineering.connect(settings.source_dir))[0]
         frame, dropped = data.training_frame(
             store,
-            read_source(settings.data_dir, "contracts"),
+            read_source(settings.source_dir, "contracts"),
             settings.features.lead_days,
             first_day,
         )
         split = data.time_split(frame, tr.validation_share, tr.test_share)
         lead_days, split_kind = settings.features.lead_days, "time"
     params = model_params(settings, **overrides)
+    # Small tables: fewer leaves, smaller leaves, no isotonic fit on a few hundred rows.
+    params = auto_params(len(split.train), params) if is_table(settings) else params
     lineage = {
         "feature_service": FEATURE_SERVICE,
         "training_data_hash": data.frame_hash(frame),
@@ -416,7 +464,7 @@ def score(
 
             accounts = pd.read_parquet(settings.feature_dir / ACCOUNTS)
         else:
-            accounts = read_source(settings.data_dir, "accounts")
+            accounts = read_source(settings.source_dir, "accounts")
         info = [
             c
             for c in ("account_name", "csm_owner", "region", "arr")
@@ -497,7 +545,9 @@ def monitor(settings: Settings, report_dir: Path | None = None, progress=None):
         perf = None
     else:
         say("judging past score runs against the renewals decided since")
-        perf = performance_from_files(history, settings.data_dir, settings.monitoring.horizon_days)
+        perf = performance_from_files(
+            history, settings.source_dir, settings.monitoring.horizon_days
+        )
 
     mon = settings.monitoring
     if client.get_experiment_by_name(mon.experiment) is None:  # artifacts in the workspace

@@ -313,6 +313,12 @@ class Settings(BaseSettings):
         return self.workspace / "data" / "raw"
 
     @property
+    def source_dir(self) -> Path:
+        """Where the features are computed from: the raw folder, or, when `data.sources` names
+        a team's own exports, the contract-shaped copy `features apply` stages from them."""
+        return self.workspace / "data" / "staged" if self.data.sources else self.data_dir
+
+    @property
     def feature_dir(self) -> Path:
         """Daily snapshot tables, one per feature view (the offline store)."""
         return self.workspace / "features"

@@ -10,7 +10,7 @@ features.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -48,6 +48,8 @@ class ModelParams:
     early_stopping_rounds: int = 300
     monotone: bool = True
     calibration: str = "auto"  # auto | isotonic | platt | none
+    # `auto` considers isotonic only with at least this many validation rows (0: always).
+    isotonic_min_rows: int = 0
     seed: int = 42
     threads: int = 0  # 0: LightGBM's default (all cores)
 
@@ -71,6 +73,44 @@ class ModelParams:
             params["monotone_constraints"] = directions
             params["monotone_constraints_method"] = "intermediate"
         return params
+
+
+# Below FULL_SIZE_ROWS training rows `auto_params` adapts the defaults; at or above it (the 10k
+# contract book trains on ~21k) they are used as measured there.
+FULL_SIZE_ROWS = 10_000
+SMALL_ROWS = 2_500  # below this, stumps-like trees
+SMALL_NUM_LEAVES = 3
+MIN_LEAF_FLOOR = 20
+ISOTONIC_MIN_ROWS = 2_000
+
+
+def auto_params(n_train: int, params: ModelParams) -> ModelParams:
+    """Size-adaptive parameters for a small training set (a flat table of a few thousand rows).
+
+    Only fields still at their `ModelParams` default change, so a value set in healthscore.yaml
+    wins (and applying this twice changes nothing more). At `FULL_SIZE_ROWS` training rows or
+    more, `params` is returned unchanged. Below it:
+
+    - `isotonic_min_rows` = 2,000: isotonic calibration on a validation part of ~200-1,000 rows
+      fits its noise (flat-table bench, population ECE 0.015 -> 0.042 at 225 validation rows,
+      0.009 -> 0.018 at 1,050); Platt or none is chosen instead;
+    - `min_data_in_leaf` at most n_train / 10 (never below 20): with 100 a table of under ~200
+      training rows could not split at all;
+    - below `SMALL_ROWS` rows, `num_leaves` 3: ~1,000 rows support few interactions (population
+      AUC at 1,050 training rows 0.8139 -> 0.8181 over 3 seeds, tuned logistic regression 0.8156;
+      no change at 4,900 rows). A smaller `min_data_in_leaf` did not help (0.8126 at 21).
+    """
+    if n_train >= FULL_SIZE_ROWS:
+        return params
+    default = {f.name: f.default for f in fields(ModelParams)}
+    wanted: dict[str, object] = {
+        "isotonic_min_rows": ISOTONIC_MIN_ROWS,
+        "min_data_in_leaf": min(default["min_data_in_leaf"], max(MIN_LEAF_FLOOR, n_train // 10)),
+    }
+    if n_train < SMALL_ROWS:
+        wanted["num_leaves"] = SMALL_NUM_LEAVES
+    changes = {k: v for k, v in wanted.items() if getattr(params, k) == default[k]}
+    return replace(params, **changes) if changes else params
 
 
 @dataclass(frozen=True)
@@ -155,10 +195,14 @@ def choose_calibrator(
     seed: int,
     folds: int = 5,
     sample_cap: int | None = SAMPLE_CAP,
+    isotonic_min_rows: int = 0,
 ) -> tuple[Calibrator, dict[str, float]]:
-    """`auto` picks isotonic or Platt by cross-validated log loss on the validation period
-    (on a seeded sample of `sample_cap` rows when there are more); the pick is fitted on all."""
+    """`auto` picks isotonic, Platt or none by cross-validated log loss on the validation period
+    (on a seeded sample of `sample_cap` rows when there are more); the pick is fitted on all.
+    With fewer than `isotonic_min_rows` validation rows isotonic is not a candidate."""
     candidates = ["isotonic", "platt", "none"] if method == "auto" else [method]
+    if method == "auto" and len(raw) < isotonic_min_rows:
+        candidates.remove("isotonic")
     scores: dict[str, float] = {}
     if len(candidates) > 1:
         from sklearn.model_selection import StratifiedKFold
@@ -267,6 +311,7 @@ def train(
         params.calibration,
         params.seed,
         sample_cap=sample_cap,
+        isotonic_min_rows=params.isotonic_min_rows,
     )
     seconds["calibration"] = time.perf_counter() - t
 
