@@ -613,11 +613,37 @@ def suggest(path: Path, format: str = "auto", encoding: str = "utf-8", delimiter
     def pick(pattern: str, ok) -> str | None:
         return next((c for c in names if re.search(pattern, c, re.I) and ok(c)), None)
 
+    dates = [
+        c
+        for c in names
+        if re.search(DATE_WORDS, c, re.I)
+        and con.execute(
+            f"SELECT count(TRY_CAST({_q(c)} AS DATE)) = count({_q(c)}) AND count({_q(c)}) > 0 "
+            f"FROM {relation(spec)}"
+        ).fetchone()[0]
+    ]
     unique = [c for c in names if st[c]["distinct"] >= 0.98 * prof.rows and st[c]["filled"]]
-    id_col = pick(r"(^|_|[a-z])(id|key)$|^id|identifier", lambda c: c in unique)
+    id_words = r"(^|_|[a-z ])(id|key)$|^id|identifier"
+    id_col = pick(id_words, lambda c: c in unique)
     id_col = id_col or (unique[0] if unique else None)
+    if id_col is None and dates:  # one row per account and snapshot date
+        date_col = dates[0]
+
+        def unique_per_date(c: str) -> bool:
+            return (
+                c != date_col
+                and con.execute(
+                    f"SELECT count(DISTINCT ({_q(c)}, {_q(date_col)})) = count(*) "
+                    f"FROM {relation(spec)}"
+                ).fetchone()[0]
+            )
+
+        id_col = pick(id_words, unique_per_date)
     if id_col is None:
-        raise TableError(f"{path}: no column with a different value in every row (an account id)")
+        raise TableError(
+            f"{path}: no column with a different value in every row (or in every row of one "
+            "snapshot date): set data.table.id_column by hand"
+        )
     two = [c for c in names if c != id_col and 1 <= st[c]["distinct"] <= 3]
     label = pick(LABEL_WORDS, lambda c: c in two)
     if label is None:
@@ -636,20 +662,17 @@ def suggest(path: Path, format: str = "auto", encoding: str = "utf-8", delimiter
     renew_words = {*TableSpec.__dataclass_fields__["renew_values"].default}
     churn = [v for v in values if v.lower() in churn_words]
     renew = [v for v in values if v.lower() in renew_words]
-    if re.search(r"renew|retain", label, re.I):  # the column says who stayed: 1/yes = renewed
+    generic = {"yes", "no", "true", "false", "1", "0", "y", "n"}
+    # A column that says who stayed (`Renewed`: 1/yes = renewed) flips generic values; values
+    # that are words of their own (`Renewal Status`: Renewed/Churned) already say what they mean.
+    if re.search(r"renew|retain", label, re.I) and {v.lower() for v in values} <= generic:
         churn, renew = renew, churn
-    dates = [
-        c
-        for c in names
-        if re.search(DATE_WORDS, c, re.I)
-        and con.execute(
-            f"SELECT count(TRY_CAST({_q(c)} AS DATE)) = count({_q(c)}) AND count({_q(c)}) > 0 "
-            f"FROM {relation(spec)}"
-        ).fetchone()[0]
-    ]
     taken = {id_col, label, *dates[:1]}
     textual = [c for c in names if c not in taken and st[c]["numeric"] < st[c]["filled"]]
-    name_col = next((c for c in textual if re.search(r"name", c, re.I)), None)
+    name_col = next(
+        (c for c in textual if re.search(r"name|^(company|organi[sz]ation|customer)$", c, re.I)),
+        None,
+    )
     owner_col = next((c for c in textual if re.search(r"owner|csm|manager|rep\b", c, re.I)), None)
     table: dict = {
         "path": str(path),

@@ -262,3 +262,35 @@ def test_a_1gb_table_is_streamed_not_loaded(crm: Path, tmp_path: Path) -> None:
     assert int(peak_mb) < size_mb  # less memory than the file itself, let alone a DataFrame
     labels = pd.read_parquet(tmp_path / "ws" / "features" / table.LABELS, columns=["renewed"])
     assert len(labels) == int(rows)
+
+
+def test_suggest_on_a_snapshot_export_with_word_labels(tmp_path: Path) -> None:
+    """One row per account and quarter, `Renewal Status` = Renewed/Churned, `;`-separated
+    latin-1 text: the id is unique per snapshot date, and word labels are not flipped."""
+    rows = [
+        {
+            "Account ID": f"ACC-{i % 40:03d}",
+            "Company": f"Société {i % 40}",
+            "Snapshot Date": ["2026-03-31", "2026-06-30", "2026-09-30"][i // 40],
+            "Seat Utilization %": (i * 7) % 100,
+            "Renewal Status": "Churned" if i % 5 == 0 else "Renewed",
+        }
+        for i in range(120)
+    ]
+    path = tmp_path / "export.csv"
+    pd.DataFrame(rows).to_csv(path, index=False, sep=";", encoding="latin-1")
+    with pytest.raises(TableError, match="encoding"):
+        table.suggest(path)
+    t = table.suggest(path, encoding="latin-1")["table"]
+    assert (t["id_column"], t["as_of_column"], t["name_column"]) == (
+        "Account ID",
+        "Snapshot Date",
+        "Company",
+    )
+    assert (t["churn_values"], t["renew_values"]) == (["Churned"], ["Renewed"])
+    spec = TableSpec(
+        path, "Account ID", "Renewal Status", encoding="latin-1", churn_values=("Churned",),
+        renew_values=("Renewed",), as_of_column="Snapshot Date", name_column="Company",
+    )  # fmt: skip
+    errors, _, facts = problems(spec)
+    assert errors == [] and facts["snapshot_dates"] == 3 and facts["churned"] == 24
