@@ -153,42 +153,25 @@ def sized_overrides(settings, params: dict) -> dict:
     return params | {k: v for k, v in vars(sized).items() if v != getattr(base, k)}
 
 
-def _sklearn_frame(X: pd.DataFrame, cats: list[str]) -> pd.DataFrame:
-    return X.astype({c: "object" for c in cats}).fillna({c: "missing" for c in cats})
-
-
-def tuned_logistic(X: pd.DataFrame, y: np.ndarray, cats: list[str], seed: int):
-    """The by-hand logistic regression; returns a function frame matrix -> P(renew)."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
+def tuned_logistic(X: pd.DataFrame, y: np.ndarray, seed: int):
+    """The by-hand logistic regression: the pipeline's preprocessing, C chosen by 5-fold log loss
+    on the training rows; returns a function frame matrix -> P(renew)."""
     from sklearn.linear_model import LogisticRegressionCV
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    nums = [c for c in X.columns if c not in cats]
-    prep = ColumnTransformer(
-        [
-            (
-                "num",
-                make_pipeline(
-                    SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
-                    StandardScaler(),
-                ),
-                nums,
-            ),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), cats),
-        ]
-    )
+    from training.train import for_sklearn, logistic_preprocessing
+
+    prep, cats = logistic_preprocessing(X)
     lr = LogisticRegressionCV(
         Cs=np.logspace(-4, 2, 13),
         cv=StratifiedKFold(5, shuffle=True, random_state=seed),
         scoring="neg_log_loss",
         max_iter=5000,
     )
-    model = make_pipeline(prep, lr).fit(_sklearn_frame(X, cats), y)
+    model = make_pipeline(prep, lr).fit(for_sklearn(X, cats), y)
     c = float(model[-1].C_[0])
-    return (lambda M: model.predict_proba(_sklearn_frame(M, cats))[:, 1]), {"C": c}
+    return (lambda M: model.predict_proba(for_sklearn(M, cats))[:, 1]), {"C": c}
 
 
 def default_lightgbm(X, y, Xv, yv, seed: int, early_stopping: bool):
@@ -248,7 +231,7 @@ def one_run(
             {"best_iteration": result.best_iteration, "calibration": model.calibrator.method},
         )
     }
-    predictors["tuned_lr"] = tuned_logistic(X["train"], y["train"], cats, seed)
+    predictors["tuned_lr"] = tuned_logistic(X["train"], y["train"], seed)
     predictors["default_lgbm"] = default_lightgbm(
         X["train"], y["train"], X["validation"], y["validation"], seed, early_stopping=False
     )

@@ -28,6 +28,9 @@ import duckdb
 
 from features.catalog import VIEWS, View
 from features.contract import SOURCES, Column
+from features.duck import csv_text, file_format
+from features.duck import ident as _q
+from features.duck import literal as _lit
 from features.io import SourceNotFoundError, atomic_directory, source_files, source_path
 
 REQUIRED = ("accounts", "contracts", "usage")
@@ -128,14 +131,6 @@ def losses(source: str) -> str:
 # -- staging ----------------------------------------------------------------------------------
 
 
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: object) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
-
-
 def safe_url(url: str) -> str:
     """`url` without its password, fit for a message."""
     parts = urlsplit(url)
@@ -149,20 +144,9 @@ def safe_url(url: str) -> str:
 
 
 def _format(spec: SourceSpec, path: Path) -> str:
-    if spec.format != "auto":
-        return spec.format
-    if path.is_dir():
+    if spec.format == "auto" and path.is_dir():
         return "csv" if any(path.glob("*.csv")) and not any(path.glob("*.parquet")) else "parquet"
-    return "parquet" if path.suffix.lower() in (".parquet", ".pq") else "csv"
-
-
-def _csv_relation(files: list[Path], spec: SourceSpec) -> str:
-    opts = ["header = true", "all_varchar = true"]
-    if spec.delimiter:
-        opts.append(f"delim = {_lit(spec.delimiter)}")
-    if spec.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        opts.append(f"encoding = {_lit(spec.encoding)}")
-    return f"read_csv([{', '.join(_lit(f) for f in files)}], {', '.join(opts)})"
+    return file_format(path, spec.format)
 
 
 def _file_relation(name: str, spec: SourceSpec, path: Path) -> tuple[str, str]:
@@ -181,7 +165,7 @@ def _file_relation(name: str, spec: SourceSpec, path: Path) -> tuple[str, str]:
         raise SourceError(f"{name}: {files[0]}: the file is empty")
     if fmt == "parquet":
         return f"read_parquet([{', '.join(_lit(f) for f in files)}], union_by_name = true)", fmt
-    return _csv_relation(files, spec), fmt
+    return csv_text(files, spec.encoding, spec.delimiter), fmt
 
 
 def _describe(con: duckdb.DuckDBPyConnection, name: str, where: str, rel: str, fmt: str, spec):
@@ -388,7 +372,7 @@ def _stage_one(con, name: str, spec: SourceSpec, tmp: Path, say: Callable[[str],
         try:
             where = _pg_export(name, spec, dump)
             csv_spec = replace(spec, delimiter=",", encoding="utf-8")
-            rel = _csv_relation([dump], csv_spec)
+            rel = csv_text([dump], delimiter=",")
             rows = _write(con, name, where, rel, "csv", csv_spec, target, say)
         finally:
             dump.unlink(missing_ok=True)

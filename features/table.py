@@ -22,6 +22,9 @@ from pathlib import Path
 import duckdb
 
 from features.catalog import Feature, View
+from features.duck import csv_text, file_format
+from features.duck import ident as _q
+from features.duck import literal as _lit
 from features.io import atomic_directory
 
 MANIFEST = "_table.json"
@@ -86,18 +89,7 @@ class TableFeature:
 
 
 def _fmt(spec: TableSpec) -> str:
-    if spec.format != "auto":
-        return spec.format
-    suffix = Path(spec.path).suffix.lower()
-    return "parquet" if suffix in (".parquet", ".pq") else "csv"
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _lit(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
+    return file_format(spec.path, spec.format)
 
 
 def relation(spec: TableSpec) -> str:
@@ -111,12 +103,7 @@ def relation(spec: TableSpec) -> str:
         raise TableError(f"{path}: the file is empty")
     if _fmt(spec) == "parquet":
         return f"read_parquet({_lit(path)})"
-    opts = ["header = true", "all_varchar = true", "sample_size = -1"]
-    if spec.delimiter:
-        opts.append(f"delim = {_lit(spec.delimiter)}")
-    if spec.encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
-        opts.append(f"encoding = {_lit(spec.encoding)}")
-    return f"read_csv({_lit(path)}, {', '.join(opts)})"
+    return csv_text([path], spec.encoding, spec.delimiter, sniff_all=True)
 
 
 def connect(

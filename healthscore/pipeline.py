@@ -108,28 +108,19 @@ def is_table(settings: Settings) -> bool:
 
 def table_spec(settings: Settings):  # -> features.table.TableSpec
     """The flat table's arguments from `data.table`."""
+    import dataclasses
+
     from features.table import ColumnSpec, TableSpec
 
     t = settings.data.table
     assert t is not None  # the settings validator guarantees it for kind `table`
-    return TableSpec(
-        path=t.path,
-        id_column=t.id_column,
-        label_column=t.label_column,
-        format=t.format,
-        encoding=t.encoding,
-        delimiter=t.delimiter,
-        churn_values=tuple(t.churn_values),
-        renew_values=tuple(t.renew_values),
-        as_of_column=t.as_of_column,
-        as_of_date=t.as_of_date,
-        name_column=t.name_column,
-        owner_column=t.owner_column,
-        arr_column=t.arr_column,
-        arr_scale=t.arr_scale,
-        exclude=tuple(t.exclude),
-        columns={k: ColumnSpec(**v.model_dump()) for k, v in t.columns.items()},
-    )
+    # The spec's fields are the section's (lists as tuples); `split` is training's concern.
+    names = {f.name for f in dataclasses.fields(TableSpec)}
+    values = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in t.model_dump(include=names).items()
+    }
+    values["columns"] = {k: ColumnSpec(**v) for k, v in values["columns"].items()}
+    return TableSpec(**values)
 
 
 def validate_table(settings: Settings) -> tuple[Path, list[str], list[str], dict]:
@@ -175,9 +166,10 @@ def features_apply(
             progress=(lambda m: progress(m, 0, 1)) if progress else None,
             memory_limit=settings.features.duckdb_memory_limit,
         )
+        views = table.views(manifest)
         cfg = store_config(settings)
-        store.apply(store.open_store(cfg), cfg, views=table.views(manifest))
-        return {v.name: settings.feature_dir / f"{v.name}.parquet" for v in table.views(manifest)}
+        store.apply(store.open_store(cfg), cfg, views=views)
+        return {v.name: settings.feature_dir / f"{v.name}.parquet" for v in views}
     from features.sources import available_views, present
 
     if settings.data.sources:

@@ -220,16 +220,16 @@ def choose_calibrator(
     return fit_calibrator(raw, y, method), scores
 
 
-def fit_logistic(train_X: pd.DataFrame, y: np.ndarray, seed: int):
-    """Logistic regression on the same features: impute (with missing flags), scale, one-hot."""
+def logistic_preprocessing(X: pd.DataFrame):  # -> (sklearn ColumnTransformer, categoricals)
+    """How a logistic regression sees the features: numbers imputed (with missing flags) and
+    scaled, categories one-hot; also the categorical columns `for_sklearn` needs."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    cats = [c for c in train_X.columns if isinstance(train_X[c].dtype, pd.CategoricalDtype)]
-    nums = [c for c in train_X.columns if c not in cats]
+    cats = [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+    nums = [c for c in X.columns if c not in cats]
     prep = ColumnTransformer(
         [
             (
@@ -243,11 +243,21 @@ def fit_logistic(train_X: pd.DataFrame, y: np.ndarray, seed: int):
             ("cat", OneHotEncoder(handle_unknown="ignore"), cats),
         ]
     )
+    return prep, cats
+
+
+def fit_logistic(train_X: pd.DataFrame, y: np.ndarray, seed: int):
+    """Logistic regression on the same features (`logistic_preprocessing`)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    prep, cats = logistic_preprocessing(train_X)
     model = make_pipeline(prep, LogisticRegression(C=1.0, max_iter=2000, random_state=seed))
-    return model.fit(_for_sklearn(train_X, cats), y)
+    return model.fit(for_sklearn(train_X, cats), y)
 
 
-def _for_sklearn(X: pd.DataFrame, cats: list[str]) -> pd.DataFrame:
+def for_sklearn(X: pd.DataFrame, cats: list[str]) -> pd.DataFrame:
+    """Categoricals as plain objects with missing as its own value (scikit-learn's encoders)."""
     return X.astype({c: "object" for c in cats}).fillna({c: "missing" for c in cats})
 
 
@@ -375,7 +385,7 @@ def train(
     predictions = {
         "lightgbm": test_probability,
         "scorecard": card.probability(split.test),
-        "logistic_regression": logistic.predict_proba(_for_sklearn(X["test"], cats))[:, 1],
+        "logistic_regression": logistic.predict_proba(for_sklearn(X["test"], cats))[:, 1],
     }
     return TrainResult(model, card, predictions, booster.best_iteration, cv, seconds)
 
